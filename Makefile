@@ -1,0 +1,32 @@
+# The project's commands. `make test` is what CI runs (.ci/run).
+#   make run     install into .venv and run the main job
+#   make test    install into .venv (with test extras) and run the whole test suite
+#   make bench   run the benchmarks (see bench/README.md)
+#   make generated  regenerate the checked-in generated files (catalog, JSON Schema)
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# Keras reads ~/.keras/keras.json when this is unset; specc never leaves it to chance.
+export KERAS_BACKEND ?= tensorflow
+
+.PHONY: run test bench generated
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+run: $(VENV)/.installed
+	$(VENV)/bin/specc validate specs/
+
+test: $(VENV)/.installed
+	$(PY) -m pytest
+
+bench: $(VENV)/.installed
+	$(PY) bench/run.py
+
+generated: $(VENV)/.installed
+	$(PY) -m specc.catalog.generate
+	$(VENV)/bin/specc schema

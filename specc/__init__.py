@@ -1,0 +1,30 @@
+"""specc: a declarative model-spec compiler for Keras 3.
+
+    import specc
+    spec = specc.load("specs/mlp.yaml")   # raises specc.SpecError listing every problem
+    spec.graph.layers                       # the lowered model, ready for a backend
+
+Loading and validating never import Keras or TensorFlow.
+"""
+
+from __future__ import annotations
+
+import os
+
+from specc.errors import Diagnostic, Location, SpecError
+from specc.ir import Spec
+
+__version__ = "0.1.0"
+__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "load"]
+
+
+def load(path: str | os.PathLike) -> Spec:
+    """Read, validate and lower one spec file.
+
+    Raises `SpecError` carrying every located problem found in the file (and
+    in the files it extends).
+    """
+    from specc.source import load_source
+    from specc.validate import validate_source
+
+    return validate_source(load_source(path))

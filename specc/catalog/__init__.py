@@ -1,0 +1,127 @@
+"""The catalog of Keras's public API, read from data so validation never imports Keras.
+
+`schemas/keras_catalog.json` is generated from the installed Keras by
+`python -m specc.catalog.generate` (see that module for how each fact is
+found) and checked for freshness by `tests/test_catalog.py`.
+
+The kinds of Keras object a spec can name: layer, application, optimizer,
+schedule, loss, metric, callback, initializer, regularizer, constraint,
+activation. Each kind has `classes` (written as `{ClassName: {args}}`) and
+`identifiers` (the strings Keras's `get()` accepts, such as `adam`).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from specc.resources import data_dir
+
+KINDS = (
+    "layer",
+    "application",
+    "optimizer",
+    "schedule",
+    "loss",
+    "metric",
+    "callback",
+    "initializer",
+    "regularizer",
+    "constraint",
+    "activation",
+)
+
+
+@dataclass(frozen=True)
+class ArgInfo:
+    """One keyword argument of a Keras class."""
+
+    name: str
+    type: str
+    required: bool = False
+    nullable: bool = False
+    hidden: bool = False
+    default: Any = None
+    doc: str = ""
+
+
+@dataclass(frozen=True)
+class ClassInfo:
+    """A Keras class (or application function) a spec can instantiate."""
+
+    kind: str
+    name: str
+    path: str
+    doc: str
+    args: dict[str, ArgInfo]
+    inputs: tuple[int, int | None, bool] = (1, 1, False)  # min, max (None: any), takes a list
+
+    @property
+    def required(self) -> list[str]:
+        return [a.name for a in self.args.values() if a.required]
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    module: str
+    classes: dict[str, ClassInfo]
+    identifiers: dict[str, str]
+
+    def names(self) -> list[str]:
+        """Every name a spec may write for this kind, for suggestions."""
+        return [*self.classes, *self.identifiers]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    keras_version: str
+    kinds: dict[str, Kind]
+
+    def __getitem__(self, kind: str) -> Kind:
+        return self.kinds[kind]
+
+
+def _arg(name: str, raw: dict) -> ArgInfo:
+    return ArgInfo(
+        name=name,
+        type=raw.get("type", "any"),
+        required=raw.get("required", False),
+        nullable=raw.get("nullable", False),
+        hidden=raw.get("hidden", False),
+        default=raw.get("default"),
+        doc=raw.get("doc", ""),
+    )
+
+
+def _class(kind: str, name: str, raw: dict) -> ClassInfo:
+    arity = raw.get("inputs") or {}
+    return ClassInfo(
+        kind=kind,
+        name=name,
+        path=raw.get("path", name),
+        doc=raw.get("doc", ""),
+        args={a: _arg(a, r) for a, r in raw.get("args", {}).items()},
+        inputs=(arity.get("min", 1), arity.get("max", 1), arity.get("list", False)),
+    )
+
+
+def parse_catalog(raw: dict) -> Catalog:
+    kinds = {}
+    for kind, body in raw["kinds"].items():
+        kinds[kind] = Kind(
+            name=kind,
+            module=body.get("module", ""),
+            classes={n: _class(kind, n, c) for n, c in body.get("classes", {}).items()},
+            identifiers=dict(body.get("identifiers", {})),
+        )
+    return Catalog(keras_version=raw["keras_version"], kinds=kinds)
+
+
+@cache
+def load_catalog() -> Catalog:
+    """The catalog shipped with specc (read once per process)."""
+    path = data_dir("schemas") / "keras_catalog.json"
+    return parse_catalog(json.loads(path.read_text(encoding="utf-8")))

@@ -1,0 +1,98 @@
+"""`${...}` interpolation.
+
+`${params.width}` reads the spec's `params`; inside a block, `${filters}`
+reads the block's parameters. A reference that is the whole scalar keeps the
+type of its value (`units: "${params.classes}"` is the integer 10); one inside
+a longer string is formatted into it. `$${` writes a literal `${`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Callable
+
+_TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+
+
+class Unresolved(Exception):
+    """A reference that cannot be resolved; the message says why."""
+
+
+Resolver = Callable[[str], Any]
+ErrorSink = Callable[[tuple, str], None]
+
+
+def has_reference(value: Any) -> bool:
+    return isinstance(value, str) and "${" in value
+
+
+def substitute(text: str, resolve: Resolver) -> Any:
+    """Resolve every reference in one string (raises Unresolved)."""
+    match = _TOKEN.fullmatch(text)
+    if match and match.group(1) is not None:
+        return resolve(match.group(1).strip())
+
+    def replace(m: re.Match) -> str:
+        if m.group(1) is None:
+            return "${"
+        value = resolve(m.group(1).strip())
+        if isinstance(value, (dict, list)):
+            raise Unresolved(f"${{{m.group(1)}}} is a {type(value).__name__} and cannot be part of a string")
+        return _format(value)
+
+    return _TOKEN.sub(replace, text)
+
+
+def _format(value: Any) -> str:
+    # YAML spellings, so "${params.flag}" inside a string reads as it was written.
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def interpolate(data: Any, resolve: Resolver, on_error: ErrorSink, path: tuple = (),
+                skip: Callable[[tuple], bool] = lambda p: False) -> Any:
+    """A copy of `data` with references resolved; subtrees where `skip(path)` holds are kept as they are.
+
+    Unresolvable references are reported through `on_error(path, message)` and
+    left in place, so every problem in a file is reported in one pass.
+    """
+    if isinstance(data, str):
+        if "${" not in data:
+            return data
+        try:
+            return substitute(data, resolve)
+        except Unresolved as err:
+            on_error(path, str(err))
+            return data
+    if isinstance(data, dict):
+        if skip(path):
+            return data
+        return {k: interpolate(v, resolve, on_error, path + (k,), skip) for k, v in data.items()}
+    if isinstance(data, list):
+        if skip(path):
+            return data
+        return [interpolate(v, resolve, on_error, path + (i,), skip) for i, v in enumerate(data)]
+    return data
+
+
+def dotted_lookup(root: dict, dotted: str, what: str) -> Any:
+    """`root['a']['b']` for 'a.b'; Unresolved naming the missing part.
+
+    `what` names `root` in messages, and prefixes the reference: ${params.a.b}.
+    """
+    from specc.errors import did_you_mean
+
+    node: Any = root
+    walked = []
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            here = ".".join([what, *walked])
+            choices = node.keys() if isinstance(node, dict) else ()
+            hint = did_you_mean(part, [str(c) for c in choices])
+            raise Unresolved(f"undefined ${{{what}.{dotted}}}: {here} has no '{part}'." + hint)
+        node = node[part]
+        walked.append(part)
+    return node

@@ -1,0 +1,122 @@
+"""The JSON Schema of the spec language, for editors (yaml-language-server).
+
+The skeleton comes from the pydantic models in `specc.schema`; every Keras
+object (layers, optimizers, losses, metrics, callbacks and the objects nested
+in their arguments) comes from the catalog, with each argument's description
+taken from Keras's own docstring. An editor using it completes layer and
+argument names, flags unknown keys and shows the Keras documentation on
+hover. `specc schema` writes it to schemas/specc.schema.json.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
+from specc.schema import SpecDocument
+
+SCHEMA_ID = "https://specc.dev/schemas/specc.schema.json"
+# `${params.x}` may stand for any value, so every typed argument also accepts it.
+REFERENCE = {"type": "string", "pattern": r"\$\{[^}]*\}", "description": "A ${...} reference."}
+LAYER_RESERVED = {
+    "name": {"type": "string", "description": "The layer's name, used by `inputs:` and `outputs:`."},
+    "inputs": {
+        "description": "The input layer(s) or model input(s) this layer is applied to; default: the previous item.",
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+    },
+}
+_SCALARS = {
+    "bool": {"type": "boolean"},
+    "int": {"type": "integer"},
+    "float": {"type": "number"},
+    "str": {"type": "string"},
+    "int_or_ints": {"anyOf": [{"type": "integer"}, {"type": "array"}]},
+    "shape": {"type": "array", "items": {"type": ["integer", "null"]}},
+}
+_NESTED = {
+    "activation": "activation",
+    "initializer": "initializer",
+    "regularizer": "regularizer",
+    "constraint": "constraint",
+    "layer": "layer",
+}
+
+
+def _arg_schema(arg: ArgInfo) -> dict:
+    if arg.type in _SCALARS:
+        schema: dict[str, Any] = {"anyOf": [_SCALARS[arg.type], REFERENCE]}
+    elif arg.type in _NESTED:
+        schema = {"$ref": f"#/$defs/{_NESTED[arg.type]}"}
+    elif arg.type == "learning_rate":
+        schema = {"anyOf": [{"type": "number"}, {"$ref": "#/$defs/schedule"}, REFERENCE]}
+    else:
+        schema = {}
+    if arg.nullable and schema:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    if arg.doc:
+        schema["description"] = arg.doc
+    if not arg.required and _json_default(arg.default):
+        schema["default"] = arg.default
+    return schema
+
+
+def _json_default(value: Any) -> bool:
+    return value is not None and isinstance(value, (bool, int, float, str, list))
+
+
+def _class_schema(cls: ClassInfo, extra: dict | None = None) -> dict:
+    properties = {name: _arg_schema(arg) for name, arg in cls.args.items()}
+    properties.update(extra or {})
+    arguments = {"type": "object", "properties": properties, "additionalProperties": False}
+    if cls.required:
+        arguments["required"] = cls.required
+    else:
+        arguments = {"anyOf": [arguments, {"type": "null"}]}
+    arguments["description"] = f"{cls.path}: {cls.doc}".strip()
+    return {"type": "object", "properties": {cls.name: arguments}, "required": [cls.name], "additionalProperties": False}
+
+
+def _kind_schema(catalog: Catalog, kind: str) -> dict:
+    entry = catalog[kind]
+    names = sorted(entry.identifiers) + sorted(c for c, info in entry.classes.items() if not info.required)
+    options: list[dict] = [{"type": "string", "enum": names}] if names else []
+    options += [_class_schema(cls) for _, cls in sorted(entry.classes.items())]
+    return {"anyOf": options + [REFERENCE]}
+
+
+def _layer_item_schema(catalog: Catalog) -> dict:
+    layers = catalog["layer"].classes
+    applications = catalog["application"].classes
+    bare = sorted(n for n, c in layers.items() if not c.required)
+    options: list[dict] = [{"type": "string", "enum": bare, "description": "A Keras layer without arguments."}]
+    options += [_class_schema(c, LAYER_RESERVED) for _, c in sorted(layers.items())]
+    options += [_class_schema(c, {**LAYER_RESERVED, "trainable": {"type": "boolean"}}) for _, c in sorted(applications.items())]
+    # A block instance: any one-key mapping whose key is not a Keras class.
+    options.append({
+        "type": "object", "minProperties": 1, "maxProperties": 1,
+        "propertyNames": {"not": {"enum": sorted([*layers, *applications])}},
+        "description": "A block instance: {block_name: {param: value, repeat: N, name: ..., inputs: ...}}.",
+    })
+    return {"anyOf": options}
+
+
+def build_schema(catalog: Catalog | None = None) -> dict:
+    catalog = catalog or load_catalog()
+    schema = SpecDocument.model_json_schema(ref_template="#/$defs/{model}")
+    defs = schema.setdefault("$defs", {})
+    defs["layer_item"] = _layer_item_schema(catalog)
+    defs["layer"] = _kind_schema(catalog, "layer")
+    for kind in ("optimizer", "schedule", "loss", "metric", "callback", "initializer", "regularizer", "constraint"):
+        defs[kind] = _kind_schema(catalog, kind)
+    defs["activation"] = {"anyOf": [{"type": "string", "enum": sorted(catalog["activation"].identifiers)},
+                                    {"$ref": "#/$defs/layer"}, REFERENCE]}
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = SCHEMA_ID
+    schema["title"] = "specc spec"
+    schema["description"] = f"A specc model spec (Keras {catalog.keras_version} API). DO NOT EDIT: generated by `specc schema`."
+    return schema
+
+
+def render_schema(catalog: Catalog | None = None) -> str:
+    return json.dumps(build_schema(catalog), indent=1, sort_keys=True, ensure_ascii=False) + "\n"

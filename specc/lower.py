@@ -1,0 +1,514 @@
+"""Stage 3, lower: a validated model section becomes one `Graph`.
+
+Lowering expands blocks (each instance, and each `repeat` copy, gets its own
+uniquely named layers), gives every layer a deterministic name (Keras's own
+`snake_case` + counter scheme, but never depending on Keras's global
+counters), resolves `inputs:` references (forward references are allowed),
+and orders the nodes topologically. It also runs the graph checks: unknown
+references, duplicate names, cycles, layers whose output goes nowhere, and
+the number of inputs each layer takes.
+
+Problems go to the `report` callback (path, where, message, at_key); the
+returned graph is None when there were any.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from specc.catalog import Catalog, ClassInfo
+from specc.errors import describe, did_you_mean, dotted, split_where
+from specc.interpolate import Unresolved, dotted_lookup, substitute
+from specc.ir import Graph, InputNode, LayerNode
+from specc.objects import ObjectChecker, Report, split_object
+from specc.schema import REQUIRED, Block, ModelSection
+
+IMPLICIT_INPUT = "input"  # the input a plain chain gets from its first layer's `input_shape`
+BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
+LAYER_RESERVED = frozenset({"inputs"})
+APPLICATION_RESERVED = frozenset({"inputs", "name", "trainable"})
+INSTANCE_RESERVED = frozenset({"inputs", "name", "repeat"})
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's own rule for default layer names: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
+    name = re.sub(r"\W+", "", name)
+    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
+
+
+@dataclass
+class _Layer:
+    """A layer whose name and inputs are not final yet."""
+
+    cls: ClassInfo
+    args: dict[str, Any]
+    name: str | None  # explicit name, or None for an automatic one
+    refs: list[str] | None  # None: the previous item
+    path: tuple  # the spec item
+    label: str
+    scope: dict[str, str] = field(default_factory=dict)  # block-local name -> final name
+    block: str | None = None
+
+
+class _Lowering:
+    def __init__(self, model: ModelSection, catalog: Catalog, checker: ObjectChecker, report: Report, params: dict):
+        self.model = model
+        self.params = params
+        self.catalog = catalog
+        self.checker = checker
+        self.report = report
+        self.layers: list[_Layer] = []
+        self.taken: dict[str, tuple] = {}  # final name -> path of whatever took it
+        self.aliases: dict[str, str] = {}  # block instance name -> its output layer
+        self.counters: dict[str, int] = {}
+        self.duplicates = False  # with two layers of one name, references (and cycles) mean nothing
+
+    # -- names -----------------------------------------------------------------
+
+    def claim(self, name: str, path: tuple, label: str) -> None:
+        if "/" in name:
+            self.report(path, label, f"name {name!r} contains '/', which Keras 3 does not allow in layer names", False)
+        if name in self.taken:
+            self.duplicates = True
+            first = dotted(self.taken[name][:3])
+            self.report(path, label, f"duplicate name '{name}' (already used by {first})", False)
+        self.taken.setdefault(name, path)
+
+    def auto_name(self, base: str) -> str:
+        """Keras's scheme: dense, dense_1, dense_2, ... skipping names already taken."""
+        n = self.counters.get(base, 0)
+        while True:
+            candidate = base if n == 0 else f"{base}_{n}"
+            n += 1
+            if candidate not in self.taken and candidate not in self.reserved:
+                self.counters[base] = n
+                return candidate
+
+    # -- items -----------------------------------------------------------------
+
+    def parse_item(self, item: Any, path: tuple, blocks: dict[str, Block], in_block: str | None):
+        """(kind, type name, args) for one layer item, or None after reporting."""
+        parts = split_object(item)
+        label = dotted(path)
+        if parts is None:
+            shape = f"a mapping with {len(item)} keys ({', '.join(map(str, item))})" if isinstance(item, dict) else describe(item)
+            self.report(path, label, "a layer is a class name or a one-key mapping {ClassName: {arguments}}; "
+                        f"received {shape}", False)
+            return None
+        type_name, args = parts
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            self.report(path + (type_name,), f"{label} ({type_name})",
+                        f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
+            return None
+        if type_name in blocks:
+            if in_block is not None:
+                self.report(path + (type_name,), f"{label} ({type_name})",
+                            f"blocks cannot contain block instances (block '{in_block}' uses '{type_name}')", True)
+                return None
+            return "block", type_name, args
+        for kind in ("layer", "application"):
+            if type_name in self.catalog[kind].classes:
+                return kind, type_name, args
+        candidates = [*self.catalog["layer"].classes, *blocks, *self.catalog["application"].classes]
+        self.report(path + (type_name,) if isinstance(item, dict) else path, label,
+                    f"unknown layer '{type_name}'." + did_you_mean(type_name, candidates), isinstance(item, dict))
+        return None
+
+    def read_refs(self, args: dict, path: tuple, label: str) -> list[str] | None:
+        """The `inputs:` of an item: None when absent, [] after reporting a malformed one."""
+        if "inputs" not in args:
+            return None
+        refs = args["inputs"]
+        if isinstance(refs, str):
+            return [refs]
+        if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
+            return list(refs)
+        self.report(path + ("inputs",), label, f"inputs: expected a layer or input name, or a non-empty list of them; received {describe(refs)}", False)
+        return []
+
+    def add_layer(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None) -> _Layer:
+        cls = self.catalog[kind].classes[type_name]
+        label = f"{dotted(path)} ({type_name})"
+        reserved = APPLICATION_RESERVED if kind == "application" else LAYER_RESERVED
+        self.checker.check_args(cls, args, path + (type_name,), label, reserved=reserved)
+        name = args.get("name")
+        layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs")},
+                       name if isinstance(name, str) else None, self.read_refs(args, path + (type_name,), label),
+                       path, label, block=block)
+        return layer
+
+    # -- blocks ----------------------------------------------------------------
+
+    def instance_values(self, block_name: str, block: Block, args: dict, path: tuple, label: str):
+        """The block parameters for one instance, and where each value was written."""
+        values, origins = {}, {}
+        for param, default in block.params.items():
+            values[param] = default
+            origins[param] = ("model", "blocks", block_name, "params", param)
+        for key, value in args.items():
+            if key in INSTANCE_RESERVED:
+                continue
+            if key not in block.params:
+                hint = did_you_mean(key, [*block.params, *INSTANCE_RESERVED])
+                self.report(path + (key,), label, f"block '{block_name}' has no parameter '{key}'.{hint}", True)
+                continue
+            values[key] = value
+            origins[key] = path + (key,)
+        missing = [p for p, v in values.items() if v == REQUIRED]
+        if missing:
+            self.report(path, label, f"missing block parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                        f"(block '{block_name}' has no default for {'them' if len(missing) > 1 else 'it'})", False)
+        return values, origins
+
+    def expand_block(self, block_name: str, block: Block, args: dict, path: tuple, instance: str) -> list[_Layer]:
+        """One copy of a block: its layers with parameters substituted, scoped to `instance`."""
+        label = f"{dotted(path[:-1])} ({block_name})"
+        values, origins = self.instance_values(block_name, block, args, path, label)
+        scope = {BLOCK_INPUT: BLOCK_INPUT}  # block-local name -> final name
+        previous = BLOCK_INPUT  # an item's default input: the item before it
+        layers: list[_Layer] = []
+        for j, item in enumerate(block.layers):
+            item_path = ("model", "blocks", block_name, "layers", j)
+            remap: dict[tuple, tuple] = {}
+
+            def resolve(expr: str, _block=block_name):
+                if expr.startswith("params."):
+                    return dotted_lookup(self.params, expr[len("params."):], "params")
+                if expr not in values:
+                    raise Unresolved(f"undefined ${{{expr}}}: block '{_block}' has no parameter '{expr}'."
+                                     + did_you_mean(expr, values))
+                if values[expr] == REQUIRED:
+                    raise _NotGiven(expr)  # reported once for the instance; leave the reference
+                return values[expr]
+
+            item = self._substitute(item, item_path, resolve, origins, remap)
+            parsed = self.parse_item(item, item_path, self.blocks, in_block=block_name)
+            if parsed is None:
+                continue
+            kind, type_name, item_args = parsed
+
+            def remapped(p, where, message, at_key, _remap=remap):
+                for src, dst in _remap.items():
+                    if p[: len(src)] == src:
+                        message = f"{message} (from {dotted(dst)})"
+                        p, at_key = dst, False
+                        break
+                self.report(p, where, message, at_key)
+
+            checker = ObjectChecker(self.catalog, remapped)
+            saved, self.checker = self.checker, checker
+            try:
+                layer = self.add_layer(kind, type_name, item_args, item_path, block=instance)
+            finally:
+                self.checker = saved
+            inner = layer.name or self.block_auto_name(layer.cls.name, scope)
+            if layer.name and layer.name in scope:
+                self.report(item_path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
+            if layer.refs is None:
+                layer.refs = [previous]
+            previous = inner
+            scope[inner] = f"{instance}_{inner}"
+            layer.name = scope[inner]
+            layer.scope = scope
+            layers.append(layer)
+        return layers
+
+    @staticmethod
+    def block_auto_name(class_name: str, scope: dict) -> str:
+        base, n = to_snake_case(class_name), 0
+        while (base if n == 0 else f"{base}_{n}") in scope:
+            n += 1
+        return base if n == 0 else f"{base}_{n}"
+
+    def _substitute(self, value: Any, path: tuple, resolve, origins: dict, remap: dict) -> Any:
+        """Block parameters substituted into one block item; records where whole-value references came from."""
+        if isinstance(value, str) and "${" in value:
+            try:
+                result = substitute(value, resolve)
+            except _NotGiven:
+                return value
+            except Unresolved as err:
+                where, key = split_where(path)
+                self.report(path, where, f"{key}: {err}" if key else str(err), False)
+                return value
+            whole = re.fullmatch(r"\$\{\s*(\w+)\s*\}", value)
+            if whole and whole.group(1) in origins:
+                remap[path] = origins[whole.group(1)]
+            return result
+        if isinstance(value, dict):
+            return {k: self._substitute(v, path + (k,), resolve, origins, remap) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(v, path + (i,), resolve, origins, remap) for i, v in enumerate(value)]
+        return value
+
+    # -- the whole model -------------------------------------------------------
+
+    def run(self) -> Graph | None:
+        model = self.model
+        self.blocks = model.blocks
+        for block_name in model.blocks:
+            if block_name in self.catalog["layer"].classes or block_name in self.catalog["application"].classes:
+                self.report(("model", "blocks", block_name), f"model.blocks.{block_name}",
+                            f"block name '{block_name}' is a Keras class name; choose another", True)
+
+        inputs = [InputNode(name, tuple(spec.shape), spec.dtype, spec.sparse, spec.ragged, spec.batch_size,
+                            ("model", "inputs", name))
+                  for name, spec in (model.inputs or {}).items()]
+        for node in inputs:
+            self.claim(node.name, node.path, f"model.inputs.{node.name}")
+
+        # Pass 1: parse every item, so explicit names are known before automatic ones are given.
+        items = []
+        for i, item in enumerate(model.layers):
+            path = ("model", "layers", i)
+            parsed = self.parse_item(item, path, model.blocks, in_block=None)
+            if parsed is None:
+                items.append(None)
+                continue
+            kind, type_name, args = parsed
+            if kind == "block":
+                items.append(("block", type_name, args, path))
+            else:
+                items.append(("layer", self.add_layer(kind, type_name, args, path), None, path))
+        self.reserved = {args.get("name") for entry in items if entry and entry[0] == "block"
+                         for args in [entry[2]] if isinstance(args.get("name"), str)}
+        self.reserved |= {entry[1].name for entry in items if entry and entry[0] == "layer" and entry[1].name}
+
+        if not model.inputs and items and items[0] and items[0][0] == "layer":
+            implicit = self.implicit_input(items[0][1])
+            if implicit is not None:
+                inputs.append(implicit)
+                self.claim(implicit.name, implicit.path, "model.layers[0]")
+
+        # Pass 2: final names and default edges, in spec order.
+        prev = inputs[0].name if len(inputs) == 1 else None
+        last = None
+        for entry in items:
+            if entry is None:
+                prev = None
+                continue
+            if entry[0] == "layer":
+                layer = entry[1]
+                layer.name = layer.name or self.auto_name(to_snake_case(layer.cls.name))
+                self.claim(layer.name, entry[3] + (layer.cls.name, "name"), layer.label)
+                if layer.refs is None:
+                    layer.refs = self.default_refs(prev, inputs, layer)
+                self.layers.append(layer)
+                prev = last = layer.name
+            else:
+                prev = last = self.add_instances(entry[1], entry[2], entry[3], prev, inputs)
+        return self.finish(inputs, last)
+
+    def implicit_input(self, first: _Layer) -> InputNode | None:
+        """A plain chain declares its input on the first layer, as in the Keras tutorial."""
+        shape = first.args.pop("input_shape", None)
+        if shape is None and "input_dim" in first.args:
+            dim = first.args.pop("input_dim")
+            shape = [dim] if isinstance(dim, int) else None
+        if not isinstance(shape, list):
+            return None
+        return InputNode(IMPLICIT_INPUT, tuple(shape), path=first.path + (first.cls.name, "input_shape"))
+
+    def default_refs(self, prev: str | None, inputs: list[InputNode], layer: _Layer) -> list[str]:
+        if prev is not None:
+            return [prev]
+        if len(inputs) > 1:
+            names = ", ".join(i.name for i in inputs)
+            self.report(layer.path + (layer.cls.name,), layer.label,
+                        f"the model has {len(inputs)} inputs ({names}): say which this layer takes with `inputs:`", False)
+        return []
+
+    def add_instances(self, block_name: str, args: dict, path: tuple, prev: str | None, inputs) -> str | None:
+        """Every copy of one block instance item; returns the name of its output."""
+        block = self.model.blocks[block_name]
+        label = f"{dotted(path)} ({block_name})"
+        item_path = path + (block_name,)
+        repeat = args.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            self.report(item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
+            repeat = 1
+        refs = self.read_refs(args, item_path, label)
+        if refs is not None and len(refs) != 1:
+            if refs:
+                self.report(item_path + ("inputs",), label, f"a block instance takes one input; received {len(refs)}", False)
+            refs = []
+        if refs is None and prev is None and len(inputs) > 1:
+            names = ", ".join(i.name for i in inputs)
+            self.report(item_path, label, f"the model has {len(inputs)} inputs ({names}): say which this block takes with `inputs:`", False)
+        source = refs[0] if refs else (prev if refs is None else None)
+        explicit = args.get("name") if isinstance(args.get("name"), str) else None
+        output = None
+        for copy in range(repeat):
+            if explicit:
+                instance = explicit if repeat == 1 else f"{explicit}_{copy + 1}"
+            else:
+                instance = self.auto_name(to_snake_case(block_name))
+            self.claim(instance, item_path + (("name",) if explicit else ()), label)
+            layers = self.expand_block(block_name, block, args, item_path, instance)
+            for layer in layers:
+                self.claim(layer.name, layer.path + (layer.cls.name,), layer.label)
+                layer.refs = [self._block_ref(ref, source, layer.scope) for ref in layer.refs]
+                layer.refs = [ref for ref in layer.refs if ref is not None]
+                self.layers.append(layer)
+            if layers:
+                output = source = self.aliases[instance] = layers[-1].name
+        if explicit and repeat > 1 and output is not None:
+            self.aliases[explicit] = output
+        return output
+
+    @staticmethod
+    def _block_ref(ref: str, source: str | None, scope: dict):
+        """A reference written inside a block, as a final name (None: the instance has no input)."""
+        if ref == BLOCK_INPUT:
+            return source
+        return scope[ref] if ref in scope else _Unknown(ref, scope)
+
+    def finish(self, inputs: list[InputNode], last: str | None) -> Graph | None:
+        known = {i.name for i in inputs} | {layer.name for layer in self.layers} | set(self.aliases)
+        consumers: dict[str, int] = {}
+        for layer in self.layers:
+            resolved = []
+            for k, ref in enumerate(layer.refs):
+                ref_path = layer.path + (layer.cls.name, "inputs")
+                if isinstance(ref, _Unknown):
+                    self.report(ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
+                    continue
+                if ref not in known:
+                    self.report(ref_path, layer.label, f"unknown input '{ref}'." + did_you_mean(ref, sorted(known)), False)
+                    continue
+                target = self.aliases.get(ref, ref)
+                consumers[target] = consumers.get(target, 0) + 1
+                resolved.append(target)
+            layer.refs = resolved
+            self.check_arity(layer)
+
+        outputs = self.resolve_outputs(known, last)
+        for name in outputs:
+            consumers[name] = consumers.get(name, 0) + 1
+        for node in inputs:
+            if not consumers.get(node.name):
+                self.report(node.path, f"model.inputs.{node.name}", f"input '{node.name}' is not used by any layer", True)
+        for layer in self.layers:
+            if not consumers.get(layer.name):
+                self.report(layer.path, layer.label, f"the output of '{layer.name}' goes nowhere: use it as an input "
+                            "or list it in model.outputs", False)
+
+        if self.duplicates:
+            return None
+        order = self.topological_order(inputs)
+        if order is None:
+            return None
+        nodes = tuple(LayerNode(l.name, l.cls.name, l.cls.kind, l.args, tuple(l.refs), l.path, l.block) for l in order)
+        return Graph(tuple(inputs), nodes, tuple(outputs), sequential=_is_chain(inputs, nodes, outputs))
+
+    def check_arity(self, layer: _Layer) -> None:
+        low, high, _ = layer.cls.inputs
+        count = len(layer.refs)
+        if count == 0:
+            return  # a deferred Sequential model (no declared input), or already reported
+        if count < low or (high is not None and count > high):
+            expected = f"{low}" if low == high else (f"at least {low}" if high is None else f"{low} to {high}")
+            self.report(layer.path + (layer.cls.name,), layer.label,
+                        f"{layer.cls.name} takes {expected} input{'s' if (high or 2) > 1 else ''}; received {count}"
+                        f" ({', '.join(layer.refs)})", False)
+
+    def resolve_outputs(self, known: set, last: str | None) -> list[str]:
+        declared = self.model.outputs
+        if declared is None:
+            return [last] if last else []
+        names = [declared] if isinstance(declared, str) else list(declared)
+        outputs = []
+        for k, name in enumerate(names):
+            path = ("model", "outputs") if isinstance(declared, str) else ("model", "outputs", k)
+            if name not in known:
+                self.report(path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
+            else:
+                outputs.append(self.aliases.get(name, name))
+        return outputs
+
+    def topological_order(self, inputs: list[InputNode]) -> list[_Layer] | None:
+        """Kahn's algorithm, keeping spec order among ready layers; reports cycles."""
+        by_name = {layer.name: layer for layer in self.layers}
+        pending = {layer.name: sum(1 for r in layer.refs if r in by_name) for layer in self.layers}
+        users: dict[str, list[_Layer]] = {}
+        for layer in self.layers:
+            for ref in layer.refs:
+                users.setdefault(ref, []).append(layer)
+        order, ready = [], [l for l in self.layers if pending[l.name] == 0]
+        position = {layer.name: i for i, layer in enumerate(self.layers)}
+        while ready:
+            ready.sort(key=lambda l: position[l.name])
+            layer = ready.pop(0)
+            order.append(layer)
+            for user in users.get(layer.name, ()):
+                pending[user.name] -= 1
+                if pending[user.name] == 0:
+                    ready.append(user)
+        if len(order) == len(self.layers):
+            return order
+        stuck = [l for l in self.layers if pending[l.name] > 0]
+        cycle = _find_cycle(stuck, by_name)
+        first = by_name[cycle[0]]
+        self.report(first.path + (first.cls.name, "inputs"), first.label, "cycle: " + " -> ".join(cycle + [cycle[0]]), False)
+        return None
+
+
+class _NotGiven(Unresolved):
+    """A block parameter without a default that the instance did not give."""
+
+
+@dataclass(frozen=True)
+class _Unknown:
+    """A reference inside a block to a name the block does not define."""
+
+    name: str
+    scope: tuple
+
+    def __init__(self, name: str, scope: dict):
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "scope", tuple(scope))
+
+
+def _find_cycle(stuck: list[_Layer], by_name: dict[str, _Layer]) -> list[str]:
+    """One cycle among layers that Kahn's algorithm could not order."""
+    stuck_names = {l.name for l in stuck}
+    start = stuck[0].name
+    seen: list[str] = []
+    node = start
+    while node not in seen:
+        seen.append(node)
+        node = next(r for r in by_name[node].refs if r in stuck_names)
+    return seen[seen.index(node):]
+
+
+def _is_chain(inputs, nodes, outputs) -> bool:
+    """True when keras.Sequential can express the graph: one input, one path, one output."""
+    if len(inputs) > 1 or len(outputs) != 1 or not nodes or outputs[0] != nodes[-1].name:
+        return False
+    previous = inputs[0].name if inputs else None
+    for node in nodes:
+        if node.inputs != ((previous,) if previous else ()):
+            return False
+        previous = node.name
+    return True
+
+
+def lower_model(model: ModelSection, catalog: Catalog, report: Report, params: dict | None = None) -> Graph | None:
+    """The model section as a Graph; None when `report` was called.
+
+    `params` are the spec's resolved params, for `${params.*}` inside block bodies.
+    """
+    failed = False
+
+    def counting(*args):
+        nonlocal failed
+        failed = True
+        report(*args)
+
+    graph = _Lowering(model, catalog, ObjectChecker(catalog, counting), counting, params or {}).run()
+    return None if failed else graph

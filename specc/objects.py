@@ -1,0 +1,189 @@
+"""Keras objects in a spec, checked against the catalog of Keras's API.
+
+A Keras object is written as its string identifier (`adam`, `relu`,
+`glorot_uniform`) or as a one-key mapping `{ClassName: {arguments}}`. This
+module checks the name against the catalog (with "did you mean" for
+misspellings), every argument name against the class's signature (including
+the keys Keras reads from `**kwargs`), and every argument value against the
+type the catalog infers plus the hand-written ranges and choices in
+`schemas/keras_rules.yaml`. It reports problems through a callback and never
+raises for a user mistake, so one pass finds them all.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Annotated, Any, Callable, Optional, Union
+
+import yaml
+from annotated_types import Ge, Gt, Le, Lt
+from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
+
+from specc.catalog import ArgInfo, Catalog, ClassInfo
+from specc.errors import describe, did_you_mean
+from specc.resources import data_dir
+
+# report(path, where, message, at_key): `path` locates the problem in the spec,
+# `where` names the object as a person reads it (`model.layers[3] (Dense)`),
+# and at_key points at the mapping key rather than its value.
+Report = Callable[[tuple, str, str, bool], None]
+
+NESTED_KINDS = ("activation", "initializer", "regularizer", "constraint")
+
+
+@cache
+def load_rules() -> dict:
+    """schemas/keras_rules.yaml: ranges and choices Keras enforces beyond its signatures."""
+    text = (data_dir("schemas") / "keras_rules.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def rule_for(cls: ClassInfo, arg: str) -> dict:
+    rules = load_rules()
+    per_class = rules.get("classes", {}).get(cls.name, {})
+    if arg in per_class:
+        return per_class[arg] or {}
+    return rules.get("args", {}).get(arg, {})
+
+
+def split_object(value: Any) -> tuple[str, Any] | None:
+    """('Adam', {...}) for `{Adam: {...}}` or ('adam', None) for `adam`; None if neither shape."""
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, dict) and len(value) == 1:
+        ((name, args),) = value.items()
+        if isinstance(name, str):
+            return name, args
+    return None
+
+
+@cache
+def _adapter(type_name: str, nullable: bool, bounds: tuple) -> TypeAdapter | None:
+    """A pydantic validator for one catalog type, with numeric bounds applied."""
+    constraints = [c(v) for c, v in zip((Gt, Ge, Lt, Le), bounds) if v is not None]
+
+    def bounded(base):
+        return Annotated[base, *constraints] if constraints else base
+
+    scalar = {
+        "bool": StrictBool,
+        "int": bounded(StrictInt),
+        "float": bounded(StrictFloat),  # strict floats still take ints, as Keras does
+        "str": StrictStr,
+    }
+    if type_name in scalar:
+        annotation = scalar[type_name]
+    elif type_name == "int_or_ints":
+        element = bounded(StrictInt)
+        annotation = Union[element, list[Union[element, None, list[Union[element, None]]]]]
+    elif type_name == "shape":
+        annotation = list[Union[bounded(StrictInt), None]]
+    else:
+        return None
+    return TypeAdapter(Optional[annotation] if nullable else annotation)
+
+
+def _first_error(err: ValidationError) -> str:
+    messages = []
+    for e in err.errors():
+        if e["msg"] not in messages:
+            messages.append(e["msg"])
+    return " or ".join(messages[:3])
+
+
+class ObjectChecker:
+    """Checks Keras objects and their arguments; problems go to `report`."""
+
+    def __init__(self, catalog: Catalog, report: Report):
+        self.catalog = catalog
+        self.report = report
+
+    # -- objects ---------------------------------------------------------------
+
+    def check_object(self, value: Any, kind: str, path: tuple, label: str) -> ClassInfo | None:
+        """A Keras object of `kind` written as an identifier or `{ClassName: {args}}`.
+
+        Returns the class when the value names one (None for identifiers and errors).
+        """
+        catalog_kind = self.catalog[kind]
+        parts = split_object(value)
+        if parts is None:
+            shape = f"a mapping with {len(value)} keys" if isinstance(value, dict) else describe(value)
+            self.report(path, label, f"expected a {kind} name or a one-key mapping {{ClassName: {{arguments}}}}; received {shape}", False)
+            return None
+        name, args = parts
+        if isinstance(value, str):
+            if name in catalog_kind.identifiers:
+                return None
+            cls = catalog_kind.classes.get(name)
+            if cls is not None:
+                self._check_required(cls, {}, path, label)
+                return cls
+            self.report(path, label, f"unknown {kind} '{name}'." + did_you_mean(name, catalog_kind.names()), False)
+            return None
+        cls = catalog_kind.classes.get(name)
+        if cls is None:
+            hint = did_you_mean(name, catalog_kind.classes)
+            if name in catalog_kind.identifiers:
+                hint = f" '{name}' takes no arguments: write it as a plain string, or use its class."
+            self.report(path + (name,), label, f"unknown {kind} class '{name}'." + hint, True)
+            return None
+        self.check_args(cls, args, path + (name,), f"{label} ({name})")
+        return cls
+
+    # -- arguments -------------------------------------------------------------
+
+    def check_args(self, cls: ClassInfo, args: Any, path: tuple, label: str, reserved: frozenset = frozenset()) -> None:
+        """Every argument of `cls` in `args` (a mapping or null), plus required ones present."""
+        if args is None:
+            args = {}
+        if not isinstance(args, dict):
+            self.report(path, label, f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
+            return
+        for key, value in args.items():
+            if key in reserved:
+                continue
+            arg = cls.args.get(key) if isinstance(key, str) else None
+            if arg is None:
+                hint = did_you_mean(key, cls.args)
+                self.report(path + (key,), label, f"unknown argument '{key}' for {cls.path}.{hint}", True)
+                continue
+            self.check_value(cls, arg, value, path + (key,), label)
+        self._check_required(cls, args, path, label)
+
+    def _check_required(self, cls: ClassInfo, args: dict, path: tuple, label: str) -> None:
+        missing = [name for name in cls.required if name not in args]
+        if missing:
+            names = ", ".join(missing)
+            self.report(path, label, f"missing required argument{'s' if len(missing) > 1 else ''} {names}", False)
+
+    def check_value(self, cls: ClassInfo, arg: ArgInfo, value: Any, path: tuple, label: str) -> None:
+        if isinstance(value, str) and "${" in value:
+            return  # a block parameter, checked once the block is instantiated
+        if arg.type in NESTED_KINDS:
+            if value is None:
+                return
+            # Keras takes any callable as an activation, a layer such as LeakyReLU included.
+            kind = "layer" if arg.type == "activation" and isinstance(value, dict) else arg.type
+            self.check_object(value, kind, path, f"{label}: {arg.name}")
+            return
+        if arg.type == "learning_rate":
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                self.check_object(value, "schedule", path, f"{label}: {arg.name}")
+            return
+        if arg.type == "layer":
+            self.check_object(value, "layer", path, f"{label}: {arg.name}")
+            return
+
+        rule = rule_for(cls, arg.name)
+        adapter = _adapter(arg.type, arg.nullable, (rule.get("gt"), rule.get("ge"), rule.get("lt"), rule.get("le")))
+        if adapter is not None:
+            try:
+                adapter.validate_python(value)
+            except ValidationError as err:
+                self.report(path, label, f"{arg.name}: {_first_error(err)} (received {describe(value)})", False)
+                return
+        choices = rule.get("choices")
+        if choices and isinstance(value, str) and value.lower() not in choices:
+            allowed = ", ".join(repr(c) for c in choices)
+            self.report(path, label, f"{arg.name}: expected one of {allowed}; received {value!r}." + did_you_mean(value, choices), False)

@@ -1,0 +1,141 @@
+"""The structure of a spec, as pydantic models.
+
+These models check the skeleton of a spec: which sections and keys exist and
+what type each has. Keras objects inside it (layers, optimizers, losses, ...)
+are typed loosely here, as "a string or a one-key mapping", and checked
+against the Keras API catalog by `specc.objects`, which knows every class and
+argument. Nothing here imports Keras.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt, StrictStr,
+                      WithJsonSchema)
+from pydantic_core import PydanticCustomError
+
+from specc.errors import describe
+
+# A YAML mapping key that names something in the spec: an input, a layer, a block.
+Name = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=200)]
+Number = StrictFloat  # strict, yet it takes integers: `loss_weights: {a: 1}` is fine
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+
+# A Keras object: its string identifier (`adam`) or `{ClassName: {arguments}}`.
+# The structure is checked here; names and arguments by specc.objects against
+# the catalog. The JSON Schema for editors refers to per-kind definitions that
+# specc.jsonschema generates from the catalog (every class and argument).
+def _keras_object_shape(value: Any) -> Any:
+    """A class name, or a mapping with exactly one key: the class, whose value holds its arguments."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError(
+            "object_type", f"expected a class name or a one-key mapping {{ClassName: {{arguments}}}}; received {describe(value)}")
+    if len(value) != 1:
+        keys = ", ".join(map(str, value)) or "none"
+        raise PydanticCustomError(
+            "object_keys", f"expected a one-key mapping {{ClassName: {{arguments}}}}; this one has {len(value)} keys ({keys})"
+            + (": is a '-' missing before the second?" if len(value) > 1 else ""))
+    ((name, args),) = value.items()
+    if not isinstance(name, str):
+        raise PydanticCustomError("object_name", f"a class name must be a string; received {name!r}")
+    if args is not None and not isinstance(args, dict):
+        raise PydanticCustomError(
+            "object_arguments", f"{name}: arguments must be a mapping of keyword arguments, like {{units: 10}}; received {describe(args)}")
+    return value
+
+
+def keras_object(kind: str) -> Any:
+    return Annotated[Any, PlainValidator(_keras_object_shape), WithJsonSchema({"$ref": f"#/$defs/{kind}"})]
+
+
+LayerItem = keras_object("layer_item")
+Optimizer = keras_object("optimizer")
+Loss = keras_object("loss")
+Metric = keras_object("metric")
+Callback = keras_object("callback")
+
+# The value OmegaConf and Hydra use for "must be given": a block parameter without a default.
+REQUIRED = "???"
+
+
+class Section(BaseModel):
+    """Base of every spec section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class InputSpec(Section):
+    """A model input, as `keras.Input` takes it."""
+
+    shape: list[Union[PositiveInt, None]] = Field(description="Shape without the batch dimension, e.g. [32, 32, 3].")
+    dtype: StrictStr = Field("float32", description="Input dtype, e.g. float32, int32.")
+    sparse: StrictBool = False
+    ragged: StrictBool = False
+    batch_size: Union[PositiveInt, None] = None
+
+
+class Block(Section):
+    """A named, parameterized sub-graph, instantiated like a layer."""
+
+    params: dict[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Any] = Field(
+        default_factory=dict,
+        description=f"Parameters with their defaults, used as ${{name}} in the block; {REQUIRED!r} marks one without a default.",
+    )
+    layers: list[LayerItem] = Field(min_length=1, description="The block's layers; `input` names the block's input.")
+
+
+class ModelSection(Section):
+    inputs: Union[dict[Name, InputSpec], None] = Field(
+        None, description="Named inputs. Omit for a plain chain whose first layer gives `input_shape`."
+    )
+    blocks: dict[Name, Block] = Field(default_factory=dict, description="Reusable sub-graphs.")
+    layers: list[LayerItem] = Field(min_length=1)
+    outputs: Union[Name, list[Name], None] = Field(None, description="Output layer names; default: the last layer.")
+
+
+class CompileSection(Section):
+    """Arguments of `keras.Model.compile`."""
+
+    optimizer: Optimizer = "rmsprop"
+    loss: Union[Loss, dict[Name, Loss], list[Loss], None] = None
+    loss_weights: Union[dict[Name, Number], list[Number], None] = None
+    metrics: Union[list[Metric], dict[Name, Union[Metric, list[Metric]]], None] = None
+    weighted_metrics: Union[list[Metric], dict[Name, Union[Metric, list[Metric]]], None] = None
+    run_eagerly: StrictBool = False
+    steps_per_execution: PositiveInt = 1
+    jit_compile: Union[StrictBool, Literal["auto"]] = "auto"
+    auto_scale_loss: StrictBool = True
+
+
+class TrainSection(Section):
+    """Arguments of `keras.Model.fit`."""
+
+    epochs: PositiveInt = 1
+    batch_size: PositiveInt = 32
+    shuffle: StrictBool = True
+    validation_split: Annotated[Number, Field(ge=0, lt=1)] = 0.0
+    validation_freq: PositiveInt = 1
+    class_weight: Union[dict[StrictInt, Number], None] = None
+    steps_per_epoch: Union[PositiveInt, None] = None
+    verbose: Union[Literal["auto", 0, 1, 2]] = "auto"
+    callbacks: list[Callback] = Field(default_factory=list)
+
+
+class SpecDocument(Section):
+    """A specc spec: one model, how to compile it, and how to train it."""
+
+    specc: Literal[1] = Field(description="Format version of the spec language.")
+    name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
+    description: StrictStr = ""
+    seed: Union[Annotated[StrictInt, Field(ge=0)], None] = None
+    extends: Union[StrictStr, None] = Field(None, description="A spec this one deep-merges over (path relative to this file).")
+    params: dict[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Any] = Field(
+        default_factory=dict, description="Values usable anywhere as ${params.NAME}."
+    )
+    model: ModelSection
+    compile: Union[CompileSection, None] = None
+    train: Union[TrainSection, None] = None
+    data: Union[dict[StrictStr, Any], None] = Field(None, description="The data source (designed in a later version).")
