@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
-from specc.schema import SpecDocument
+from specc.schema import KIND_PLACEHOLDER, SpecDocument
 
 SCHEMA_ID = "https://specc.dev/schemas/specc.schema.json"
 # `${params.x}` may stand for any value, so every typed argument also accepts it.
@@ -77,11 +77,16 @@ def _class_schema(cls: ClassInfo, extra: dict | None = None) -> dict:
     return {"type": "object", "properties": {cls.name: arguments}, "required": [cls.name], "additionalProperties": False}
 
 
+def _class_ref(kind: str, name: str) -> dict:
+    return {"$ref": f"#/$defs/{kind}.{name}"}
+
+
 def _kind_schema(catalog: Catalog, kind: str) -> dict:
+    """A Keras object of one kind: an identifier, a class without required arguments, or {Class: {args}}."""
     entry = catalog[kind]
     names = sorted(entry.identifiers) + sorted(c for c, info in entry.classes.items() if not info.required)
     options: list[dict] = [{"type": "string", "enum": names}] if names else []
-    options += [_class_schema(cls) for _, cls in sorted(entry.classes.items())]
+    options += [_class_ref(kind, name) for name in sorted(entry.classes)]
     return {"anyOf": options + [REFERENCE]}
 
 
@@ -89,29 +94,58 @@ def _layer_item_schema(catalog: Catalog) -> dict:
     layers = catalog["layer"].classes
     applications = catalog["application"].classes
     bare = sorted(n for n, c in layers.items() if not c.required)
-    options: list[dict] = [{"type": "string", "enum": bare, "description": "A Keras layer without arguments."}]
-    options += [_class_schema(c, LAYER_RESERVED) for _, c in sorted(layers.items())]
-    options += [_class_schema(c, {**LAYER_RESERVED, "trainable": {"type": "boolean"}}) for _, c in sorted(applications.items())]
-    # A block instance: any one-key mapping whose key is not a Keras class.
-    options.append({
-        "type": "object", "minProperties": 1, "maxProperties": 1,
-        "propertyNames": {"not": {"enum": sorted([*layers, *applications])}},
-        "description": "A block instance: {block_name: {param: value, repeat: N, name: ..., inputs: ...}}.",
-    })
-    return {"anyOf": options}
+    return {"anyOf": [
+        {"type": "string", "enum": bare, "description": "A Keras layer without arguments."},
+        *(_class_ref("layer", name) for name in sorted(layers)),
+        *(_class_ref("application", name) for name in sorted(applications)),
+        {"type": "string", "description": "A block instance without parameters."},
+        {
+            "type": "object", "minProperties": 1, "maxProperties": 1,
+            "propertyNames": {"not": {"enum": sorted([*layers, *applications])}},
+            "description": "A block instance: {block_name: {param: value, repeat: N, name: ..., inputs: ...}}.",
+        },
+    ]}
+
+
+def _class_definitions(catalog: Catalog) -> dict:
+    """One definition per Keras class, named `kind.Class`; layers also take specc's `name` and `inputs`."""
+    defs = {}
+    for kind in ("layer", "application", *OBJECT_KINDS):
+        extra = {"layer": LAYER_RESERVED, "application": {**LAYER_RESERVED, "trainable": {"type": "boolean"}}}.get(kind)
+        for name, cls in catalog[kind].classes.items():
+            defs[f"{kind}.{name}"] = _class_schema(cls, extra)
+    return defs
+
+
+OBJECT_KINDS = ("optimizer", "schedule", "loss", "metric", "callback", "initializer", "regularizer", "constraint")
+
+
+def _link_kinds(node: Any) -> Any:
+    """Replace schema.py's per-kind placeholders with references to the catalog definitions."""
+    if isinstance(node, dict):
+        if KIND_PLACEHOLDER in node:
+            rest = {k: v for k, v in node.items() if k != KIND_PLACEHOLDER}
+            return {"$ref": f"#/$defs/{node[KIND_PLACEHOLDER]}", **rest}
+        return {k: _link_kinds(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_link_kinds(v) for v in node]
+    return node
 
 
 def build_schema(catalog: Catalog | None = None) -> dict:
     catalog = catalog or load_catalog()
-    schema = SpecDocument.model_json_schema(ref_template="#/$defs/{model}")
+    schema = _link_kinds(SpecDocument.model_json_schema(ref_template="#/$defs/{model}"))
     defs = schema.setdefault("$defs", {})
+    defs.update(_class_definitions(catalog))
     defs["layer_item"] = _layer_item_schema(catalog)
     defs["layer"] = _kind_schema(catalog, "layer")
-    for kind in ("optimizer", "schedule", "loss", "metric", "callback", "initializer", "regularizer", "constraint"):
+    for kind in OBJECT_KINDS:
         defs[kind] = _kind_schema(catalog, kind)
     defs["activation"] = {"anyOf": [{"type": "string", "enum": sorted(catalog["activation"].identifiers)},
                                     {"$ref": "#/$defs/layer"}, REFERENCE]}
-    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    # Draft 7: the newest draft every yaml-language-server release understands;
+    # "#/$defs/..." references are plain JSON pointers, which draft 7 resolves.
+    schema["$schema"] = "http://json-schema.org/draft-07/schema#"
     schema["$id"] = SCHEMA_ID
     schema["title"] = "specc spec"
     schema["description"] = f"A specc model spec (Keras {catalog.keras_version} API). DO NOT EDIT: generated by `specc schema`."

@@ -26,6 +26,9 @@ PositiveInt = Annotated[StrictInt, Field(gt=0)]
 # The structure is checked here; names and arguments by specc.objects against
 # the catalog. The JSON Schema for editors refers to per-kind definitions that
 # specc.jsonschema generates from the catalog (every class and argument).
+KIND_PLACEHOLDER = "x-specc-kind"
+
+
 def _keras_object_shape(value: Any) -> Any:
     """A class name, or a mapping with exactly one key: the class, whose value holds its arguments."""
     if isinstance(value, str):
@@ -48,7 +51,8 @@ def _keras_object_shape(value: Any) -> Any:
 
 
 def keras_object(kind: str) -> Any:
-    return Annotated[Any, PlainValidator(_keras_object_shape), WithJsonSchema({"$ref": f"#/$defs/{kind}"})]
+    # A placeholder that specc.jsonschema swaps for a $ref to the catalog-generated definition.
+    return Annotated[Any, PlainValidator(_keras_object_shape), WithJsonSchema({KIND_PLACEHOLDER: kind})]
 
 
 LayerItem = keras_object("layer_item")

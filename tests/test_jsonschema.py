@@ -1,0 +1,76 @@
+"""The JSON Schema for editors: current, valid, and as helpful as an editor needs."""
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from specc.jsonschema import render_schema
+from specc.yaml_reader import read_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SCHEMA_PATH = ROOT / "schemas" / "specc.schema.json"
+EXAMPLES = sorted((ROOT / "specs").glob("*.yaml")) + sorted((ROOT / "tests" / "cases" / "valid").glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def validator(schema) -> jsonschema.Draft7Validator:
+    jsonschema.Draft7Validator.check_schema(schema)
+    return jsonschema.Draft7Validator(schema)
+
+
+def read(path: Path):
+    # Editors read YAML 1.2, as specc does (PyYAML's safe_load would read 1e-3 as a string).
+    return read_yaml(path.read_bytes(), str(path)).data
+
+
+def test_committed_schema_is_current():
+    assert SCHEMA_PATH.read_text(encoding="utf-8") == render_schema(), (
+        "schemas/specc.schema.json is stale: run `specc schema` (or `make generated`) and commit it"
+    )
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
+def test_every_valid_spec_satisfies_the_schema(validator, path):
+    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(read(path))]
+    assert errors == []
+
+
+def test_unknown_keys_are_flagged(validator):
+    spec = read(ROOT / "specs" / "mlp.yaml")
+    spec["trian"] = {"epochs": 1}
+    spec["model"]["layers"][1] = {"Dense": {"units": 64, "activaton": "relu"}}
+    flagged = {tuple(e.absolute_path) for e in validator.iter_errors(spec)}
+    assert () in flagged  # the misspelt section
+    assert ("model", "layers", 1) in flagged  # the misspelt argument
+
+
+def test_wrong_argument_types_are_flagged(validator):
+    spec = read(ROOT / "specs" / "mlp.yaml")
+    spec["model"]["layers"][1] = {"Dense": {"units": "many"}}
+    assert [e for e in validator.iter_errors(spec) if tuple(e.absolute_path) == ("model", "layers", 1)]
+    spec["model"]["layers"][1] = {"Dense": {"units": "${params.width}"}}  # a reference is fine anywhere
+    assert list(validator.iter_errors(spec)) == []
+
+
+def test_layer_and_argument_names_are_there_to_complete(schema):
+    item = schema["$defs"]["layer_item"]["anyOf"]
+    refs = {option.get("$ref") for option in item}
+    assert {"#/$defs/layer.Dense", "#/$defs/layer.Conv2D", "#/$defs/application.MobileNetV2"} <= refs
+    dense = schema["$defs"]["layer.Dense"]["properties"]["Dense"]
+    assert {"units", "activation", "kernel_regularizer", "name", "inputs"} <= set(dense["properties"])
+    assert dense["required"] == ["units"]
+
+
+def test_hover_shows_keras_docstrings(schema):
+    dense = schema["$defs"]["layer.Dense"]["properties"]["Dense"]
+    assert dense["description"].startswith("keras.layers.Dense: Just your regular densely-connected NN layer.")
+    assert "dimensionality of the output space" in dense["properties"]["units"]["description"]
+    adam = schema["$defs"]["optimizer.Adam"]["properties"]["Adam"]
+    assert "learning rate" in adam["anyOf"][0]["properties"]["learning_rate"]["description"].lower()
