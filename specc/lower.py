@@ -16,20 +16,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from specc.catalog import Catalog, ClassInfo
-from specc.errors import describe, did_you_mean, dotted, split_where
-from specc.interpolate import Unresolved, dotted_lookup, substitute
+from specc.errors import describe, did_you_mean, dotted
+from specc.blocks import instance_values, instantiate, remapped
 from specc.ir import Graph, InputNode, LayerNode
 from specc.objects import ObjectChecker, Report, split_object
-from specc.schema import REQUIRED, Block, ModelSection
+from specc.schema import Block, ModelSection
 
 IMPLICIT_INPUT = "input"  # the input a plain chain gets from its first layer's `input_shape`
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
 LAYER_RESERVED = frozenset({"inputs"})
 APPLICATION_RESERVED = frozenset({"inputs", "name", "trainable"})
-INSTANCE_RESERVED = frozenset({"inputs", "name", "repeat"})
 
 
 def to_snake_case(name: str) -> str:
@@ -131,11 +130,12 @@ class _Lowering:
         self.report(path + ("inputs",), label, f"inputs: expected a layer or input name, or a non-empty list of them; received {describe(refs)}", False)
         return []
 
-    def add_layer(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None) -> _Layer:
+    def add_layer(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None,
+                  checker: ObjectChecker | None = None) -> _Layer:
         cls = self.catalog[kind].classes[type_name]
         label = f"{dotted(path)} ({type_name})"
         reserved = APPLICATION_RESERVED if kind == "application" else LAYER_RESERVED
-        self.checker.check_args(cls, args, path + (type_name,), label, reserved=reserved)
+        (checker or self.checker).check_args(cls, args, path + (type_name,), label, reserved=reserved)
         name = args.get("name")
         layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs")},
                        name if isinstance(name, str) else None, self.read_refs(args, path + (type_name,), label),
@@ -144,113 +144,35 @@ class _Lowering:
 
     # -- blocks ----------------------------------------------------------------
 
-    def instance_values(self, block_name: str, block: Block, args: dict, path: tuple, label: str):
-        """The block parameters for one instance, and where each value was written."""
-        values, origins = {}, {}
-        for param, default in block.params.items():
-            values[param] = default
-            origins[param] = ("model", "blocks", block_name, "params", param)
-        for key, value in args.items():
-            if key in INSTANCE_RESERVED:
-                continue
-            if key not in block.params:
-                hint = did_you_mean(key, [*block.params, *INSTANCE_RESERVED])
-                self.report(path + (key,), label, f"block '{block_name}' has no parameter '{key}'.{hint}", True)
-                continue
-            values[key] = value
-            origins[key] = path + (key,)
-        missing = [p for p, v in values.items() if v == REQUIRED]
-        if missing:
-            self.report(path, label, f"missing block parameter{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                        f"(block '{block_name}' has no default for {'them' if len(missing) > 1 else 'it'})", False)
-        return values, origins
-
     def expand_block(self, block_name: str, block: Block, args: dict, path: tuple, instance: str) -> list[_Layer]:
-        """One copy of a block: its layers with parameters substituted, scoped to `instance`."""
-        label = f"{dotted(path[:-1])} ({block_name})"
-        values, origins = self.instance_values(block_name, block, args, path, label)
+        """One copy of a block: its layers with parameters substituted, named and scoped by `instance`."""
+        where = f"{dotted(path[:-1])} ({block_name})"
+        values, origins = instance_values(block_name, block, args, path, where, self.report)
         scope = {BLOCK_INPUT: BLOCK_INPUT}  # block-local name -> final name
         previous = BLOCK_INPUT  # an item's default input: the item before it
         layers: list[_Layer] = []
-        for j, item in enumerate(block.layers):
-            item_path = ("model", "blocks", block_name, "layers", j)
-            remap: dict[tuple, tuple] = {}
-
-            def resolve(expr: str, _block=block_name):
-                if expr.startswith("params."):
-                    return dotted_lookup(self.params, expr[len("params."):], "params")
-                if expr not in values:
-                    raise Unresolved(f"undefined ${{{expr}}}: block '{_block}' has no parameter '{expr}'."
-                                     + did_you_mean(expr, values))
-                if values[expr] == REQUIRED:
-                    raise _NotGiven(expr)  # reported once for the instance; leave the reference
-                return values[expr]
-
-            item = self._substitute(item, item_path, resolve, origins, remap)
-            parsed = self.parse_item(item, item_path, self.blocks, in_block=block_name)
+        for entry in instantiate(block_name, block, values, origins, self.params, self.report):
+            parsed = self.parse_item(entry.item, entry.path, self.model.blocks, in_block=block_name)
             if parsed is None:
                 continue
             kind, type_name, item_args = parsed
-
-            def remapped(p, where, message, at_key, _remap=remap):
-                for src, dst in _remap.items():
-                    if p[: len(src)] == src:
-                        message = f"{message} (from {dotted(dst)})"
-                        p, at_key = dst, False
-                        break
-                self.report(p, where, message, at_key)
-
-            checker = ObjectChecker(self.catalog, remapped)
-            saved, self.checker = self.checker, checker
-            try:
-                layer = self.add_layer(kind, type_name, item_args, item_path, block=instance)
-            finally:
-                self.checker = saved
-            inner = layer.name or self.block_auto_name(layer.cls.name, scope)
+            checker = ObjectChecker(self.catalog, remapped(self.report, entry.remap))
+            layer = self.add_layer(kind, type_name, item_args, entry.path, block=instance, checker=checker)
+            inner = layer.name or _free_name(to_snake_case(type_name), scope)
             if layer.name and layer.name in scope:
-                self.report(item_path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
+                self.report(entry.path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
             if layer.refs is None:
                 layer.refs = [previous]
             previous = inner
-            scope[inner] = f"{instance}_{inner}"
-            layer.name = scope[inner]
+            scope[inner] = layer.name = f"{instance}_{inner}"
             layer.scope = scope
             layers.append(layer)
         return layers
-
-    @staticmethod
-    def block_auto_name(class_name: str, scope: dict) -> str:
-        base, n = to_snake_case(class_name), 0
-        while (base if n == 0 else f"{base}_{n}") in scope:
-            n += 1
-        return base if n == 0 else f"{base}_{n}"
-
-    def _substitute(self, value: Any, path: tuple, resolve, origins: dict, remap: dict) -> Any:
-        """Block parameters substituted into one block item; records where whole-value references came from."""
-        if isinstance(value, str) and "${" in value:
-            try:
-                result = substitute(value, resolve)
-            except _NotGiven:
-                return value
-            except Unresolved as err:
-                where, key = split_where(path)
-                self.report(path, where, f"{key}: {err}" if key else str(err), False)
-                return value
-            whole = re.fullmatch(r"\$\{\s*(\w+)\s*\}", value)
-            if whole and whole.group(1) in origins:
-                remap[path] = origins[whole.group(1)]
-            return result
-        if isinstance(value, dict):
-            return {k: self._substitute(v, path + (k,), resolve, origins, remap) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._substitute(v, path + (i,), resolve, origins, remap) for i, v in enumerate(value)]
-        return value
 
     # -- the whole model -------------------------------------------------------
 
     def run(self) -> Graph | None:
         model = self.model
-        self.blocks = model.blocks
         for block_name in model.blocks:
             if block_name in self.catalog["layer"].classes or block_name in self.catalog["application"].classes:
                 self.report(("model", "blocks", block_name), f"model.blocks.{block_name}",
@@ -373,7 +295,7 @@ class _Lowering:
         consumers: dict[str, int] = {}
         for layer in self.layers:
             resolved = []
-            for k, ref in enumerate(layer.refs):
+            for ref in layer.refs:
                 ref_path = layer.path + (layer.cls.name, "inputs")
                 if isinstance(ref, _Unknown):
                     self.report(ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
@@ -458,20 +380,20 @@ class _Lowering:
         return None
 
 
-class _NotGiven(Unresolved):
-    """A block parameter without a default that the instance did not give."""
-
-
-@dataclass(frozen=True)
 class _Unknown:
     """A reference inside a block to a name the block does not define."""
 
-    name: str
-    scope: tuple
-
     def __init__(self, name: str, scope: dict):
-        object.__setattr__(self, "name", name)
-        object.__setattr__(self, "scope", tuple(scope))
+        self.name = name
+        self.scope = tuple(scope)
+
+
+def _free_name(base: str, taken: dict) -> str:
+    """Keras's naming scheme within one block: conv2d, conv2d_1, ..."""
+    n = 0
+    while (base if n == 0 else f"{base}_{n}") in taken:
+        n += 1
+    return base if n == 0 else f"{base}_{n}"
 
 
 def _find_cycle(stuck: list[_Layer], by_name: dict[str, _Layer]) -> list[str]:

@@ -63,7 +63,7 @@ def _adapter(type_name: str, nullable: bool, bounds: tuple) -> TypeAdapter | Non
     constraints = [c(v) for c, v in zip((Gt, Ge, Lt, Le), bounds) if v is not None]
 
     def bounded(base):
-        return Annotated[base, *constraints] if constraints else base
+        return Annotated[(base, *constraints)] if constraints else base  # (tuple): Python 3.10 syntax
 
     scalar = {
         "bool": StrictBool,

@@ -8,7 +8,6 @@ import re
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -307,14 +306,13 @@ def test_anchor_redefinition_uses_the_latest():
     assert read("a: &x 1\nb: &x 2\nc: *x\n").data["c"] == 2
 
 
-def test_alias_bomb_is_refused_fast(backend):
+def test_alias_bomb_is_refused(backend):
     lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     for level in range(1, 10):
         aliases = ", ".join([f"*a{level - 1}"] * 9)
         lines.append(f"a{level}: &a{level} [{aliases}]")
-    started = time.perf_counter()
+    # Refused while counting, before anything is expanded: were it expanded, this would not return.
     line, column, message = only_error("\n".join(lines) + "\n")
-    assert time.perf_counter() - started < 2
     assert message == (f"YAML alias expansion too large (more than {MAX_NODES:,} nodes): "
                        "an alias bomb?")
     assert line == 7  # level 6 expands to 5.4 million nodes
@@ -435,17 +433,14 @@ def test_collected_diagnostics_come_before_a_fatal_one():
     assert [f[:2] for f in found] == [(2, 1), (3, 4), (5, 1)]
 
 
-def test_ten_thousand_layers_read_fast():
+def test_ten_thousand_layers_keep_their_positions():
+    # How fast this is gets measured by bench/run.py, not asserted here.
     text = "model:\n  layers:\n" + "".join(
         f"    - Dense: {{units: 32, activation: relu, name: d{i}}}\n" for i in range(10_000))
-    read_yaml(text, "t.yaml")  # warm up
-    started = time.perf_counter()
     doc = read_yaml(text, "t.yaml")
-    elapsed = time.perf_counter() - started
     assert doc.data["model"]["layers"][9999] == {
         "Dense": {"units": 32, "activation": "relu", "name": "d9999"}}
     assert doc.keys[("model", "layers", 9999, "Dense", "name")] == Mark(10_002, 44)
-    assert elapsed < (1.0 if yaml.__with_libyaml__ else 10.0)  # loose: shared CI machines
 
 
 # --- Property tests ---------------------------------------------------------------

@@ -1,0 +1,113 @@
+"""Block instances: a block's layer items with one instance's parameters substituted.
+
+Inside a block, `${name}` reads a block parameter: the instance's value, or
+the block's default (`"???"` marks a parameter without one). When a value
+substituted whole turns out wrong (`filters: 0`), the error belongs where the
+person wrote the 0: `remap` records, for each substituted argument, the path
+of the instance's value or of the default, so the layer checks can point there.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from specc.errors import did_you_mean, dotted, split_where
+from specc.interpolate import Unresolved, dotted_lookup, substitute
+from specc.objects import Report
+from specc.schema import REQUIRED, Block
+
+RESERVED = frozenset({"inputs", "name", "repeat"})  # keys of an instance that are not block parameters
+_WHOLE_REFERENCE = re.compile(r"\$\{\s*(\w+)\s*\}")
+
+
+class _NotGiven(Unresolved):
+    """A parameter without a default that the instance did not give (reported once, for the instance)."""
+
+
+@dataclass(frozen=True)
+class BlockItem:
+    """One layer item of a block, ready to be checked like any other."""
+
+    path: tuple  # where the block defines it
+    item: Any  # the item with parameters substituted
+    remap: dict[tuple, tuple]  # argument path -> where its substituted value was written
+
+
+def instance_values(block_name: str, block: Block, args: dict, path: tuple, where: str, report: Report):
+    """The parameter values of one instance, and the path each value was written at."""
+    values, origins = {}, {}
+    for param, default in block.params.items():
+        values[param] = default
+        origins[param] = ("model", "blocks", block_name, "params", param)
+    for key, value in args.items():
+        if key in RESERVED:
+            continue
+        if key not in block.params:
+            hint = did_you_mean(key, [*block.params, *RESERVED])
+            report(path + (key,), where, f"block '{block_name}' has no parameter '{key}'.{hint}", True)
+            continue
+        values[key] = value
+        origins[key] = path + (key,)
+    missing = [p for p, v in values.items() if v == REQUIRED]
+    if missing:
+        plural = len(missing) > 1
+        report(path, where, f"missing block parameter{'s' if plural else ''} {', '.join(missing)} "
+               f"(block '{block_name}' has no default for {'them' if plural else 'it'})", False)
+    return values, origins
+
+
+def instantiate(block_name: str, block: Block, values: dict, origins: dict, params: dict, report: Report) -> list[BlockItem]:
+    """The block's items with `values` (and the spec's `params`) substituted."""
+
+    def resolve(expr: str) -> Any:
+        if expr.startswith("params."):
+            return dotted_lookup(params, expr[len("params."):], "params")
+        if expr not in values:
+            raise Unresolved(f"undefined ${{{expr}}}: block '{block_name}' has no parameter '{expr}'." + did_you_mean(expr, values))
+        if values[expr] == REQUIRED:
+            raise _NotGiven(expr)
+        return values[expr]
+
+    items = []
+    for j, item in enumerate(block.layers):
+        path = ("model", "blocks", block_name, "layers", j)
+        remap: dict[tuple, tuple] = {}
+        items.append(BlockItem(path, _substitute(item, path, resolve, origins, remap, report), remap))
+    return items
+
+
+def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, report: Report) -> Any:
+    if isinstance(value, str) and "${" in value:
+        try:
+            result = substitute(value, resolve)
+        except _NotGiven:
+            return value  # left as written; the layer checks skip unresolved references
+        except Unresolved as err:
+            where, key = split_where(path)
+            report(path, where, f"{key}: {err}" if key else str(err), False)
+            return value
+        whole = _WHOLE_REFERENCE.fullmatch(value)
+        if whole and whole.group(1) in origins:
+            remap[path] = origins[whole.group(1)]
+        return result
+    if isinstance(value, dict):
+        return {k: _substitute(v, path + (k,), resolve, origins, remap, report) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute(v, path + (i,), resolve, origins, remap, report) for i, v in enumerate(value)]
+    return value
+
+
+def remapped(report: Report, remap: dict[tuple, tuple]) -> Report:
+    """A report that moves problems in substituted values to where the value was written."""
+    if not remap:
+        return report
+
+    def moved(path: tuple, where: str, message: str, at_key: bool) -> None:
+        for source, origin in remap.items():
+            if path[: len(source)] == source:
+                return report(origin, where, f"{message} (from {dotted(origin)})", False)
+        return report(path, where, message, at_key)
+
+    return moved
