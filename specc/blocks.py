@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specc.errors import did_you_mean, dotted, split_where
-from specc.interpolate import Unresolved, dotted_lookup, substitute
+from specc.interpolate import Deferred, Unresolved, dotted_lookup, substitute
 from specc.objects import Report
 from specc.schema import REQUIRED, Block
 
@@ -83,11 +83,11 @@ def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, re
         try:
             result = substitute(value, resolve)
         except _NotGiven:
-            return value  # left as written; the layer checks skip unresolved references
+            return Deferred(value)  # the instance's missing parameter is reported once, for the instance
         except Unresolved as err:
             where, key = split_where(path)
             report(path, where, f"{key}: {err}" if key else str(err), False)
-            return value
+            return Deferred(value)
         whole = _WHOLE_REFERENCE.fullmatch(value)
         if whole and whole.group(1) in origins:
             remap[path] = origins[whole.group(1)]
@@ -105,6 +105,8 @@ def remapped(report: Report, remap: dict[tuple, tuple]) -> Report:
         return report
 
     def moved(path: tuple, where: str, message: str, at_key: bool) -> None:
+        if at_key:  # a misspelt argument name is the block's own text, whatever its value
+            return report(path, where, message, at_key)
         for source, origin in remap.items():
             if path[: len(source)] == source:
                 return report(origin, where, f"{message} (from {dotted(origin)})", False)

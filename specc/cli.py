@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import sys
-import tempfile
 from enum import IntEnum
 from pathlib import Path
 from typing import Sequence
@@ -74,27 +73,31 @@ def build_parser() -> argparse.ArgumentParser:
 # -- validate ------------------------------------------------------------------
 
 
-def find_specs(paths: Sequence[str]) -> list[Path]:
-    """The spec files named, folders searched recursively, in a stable order."""
-    found: list[Path] = []
+def find_specs(paths: Sequence[str]) -> list[str]:
+    """The spec files named (as typed), and those in folders searched recursively, in a stable order."""
+    found: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        try:
+            is_dir, exists = path.is_dir(), path.exists()
+        except (OSError, ValueError) as err:  # a name too long, a NUL byte
+            raise UsageError(f"cannot use path {raw!r}: {getattr(err, 'strerror', None) or err}") from None
+        if not raw or not exists:  # Path("") would mean the working folder
+            raise UsageError(f"no such file or folder: {raw or repr(raw)}")
+        if is_dir:
             matches = sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file())
             if not matches:
                 raise UsageError(f"no *.yaml or *.yml files under {raw}")
-            found.extend(matches)
-        elif path.exists():
-            found.append(path)
+            found.extend(str(p) for p in matches)
         else:
-            raise UsageError(f"no such file or folder: {raw}")
+            found.append(raw)
     return found
 
 
 def run_validate(args: argparse.Namespace) -> Exit:
     from specc import load
 
-    results: list[tuple[Path, list[Diagnostic], bool]] = []
+    results: list[tuple[str, list[Diagnostic], bool]] = []
     for path in find_specs(args.paths):
         try:
             load(path)
@@ -103,7 +106,7 @@ def run_validate(args: argparse.Namespace) -> Exit:
             results.append((path, err.diagnostics, isinstance(err, UnreadableSpec)))
 
     if args.format == "json":
-        report = [{"file": str(p), "valid": not diags, "errors": [d.as_json() for d in diags]} for p, diags, _ in results]
+        report = [{"file": p, "valid": not diags, "errors": [d.as_json() for d in diags]} for p, diags, _ in results]
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         for _, diags, _ in results:
@@ -142,6 +145,12 @@ def run_schema(args: argparse.Namespace) -> Exit:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write through a temporary file and rename, so a reader never sees half a file."""
+    import tempfile
+
+    path = Path(os.path.realpath(path))  # write through a symlink, never replace it
+    if path.exists() and not path.is_file():  # a device such as /dev/stdout: no rename possible
+        path.write_text(text, encoding="utf-8")
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -7,7 +7,6 @@ keep their traceback.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -74,6 +73,8 @@ def did_you_mean(name: object, candidates: Iterable[str]) -> str:
     """' Did you mean 'X'?' for the closest candidate, or '' when none is close."""
     if not isinstance(name, str):
         return ""
+    import difflib  # only on the error path: it costs a tenth of `specc validate`'s start-up
+
     pool = list(candidates)
     # Short names differ a lot in ratio for one character: L3 vs L2 scores 0.5.
     matches = difflib.get_close_matches(name, pool, n=1, cutoff=0.5 if len(name) <= 4 else 0.6)

@@ -3,7 +3,8 @@
 `${params.width}` reads the spec's `params`; inside a block, `${filters}`
 reads the block's parameters. A reference that is the whole scalar keeps the
 type of its value (`units: "${params.classes}"` is the integer 10); one inside
-a longer string is formatted into it. `$${` writes a literal `${`.
+a longer string is formatted into it. `$${` writes a literal `${`; a `${`
+without its `}` is an error.
 """
 
 from __future__ import annotations
@@ -11,19 +12,23 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-_TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}")
+# `$${` (an escaped literal), `${expr}` (a reference), or a stray `${` (an error).
+_TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}|\$\{")
 
 
 class Unresolved(Exception):
     """A reference that cannot be resolved; the message says why."""
 
 
+class Deferred(str):
+    """A string whose `${...}` was not resolved, and whose problem is already reported.
+
+    Later checks skip it rather than report the same mistake again as a type error.
+    """
+
+
 Resolver = Callable[[str], Any]
 ErrorSink = Callable[[tuple, str], None]
-
-
-def has_reference(value: Any) -> bool:
-    return isinstance(value, str) and "${" in value
 
 
 def substitute(text: str, resolve: Resolver) -> Any:
@@ -33,11 +38,14 @@ def substitute(text: str, resolve: Resolver) -> Any:
         return resolve(match.group(1).strip())
 
     def replace(m: re.Match) -> str:
-        if m.group(1) is None:
+        if m.group(0) == "$${":
             return "${"
+        if m.group(1) is None:
+            raise Unresolved(f"'${{' without a closing '}}' in {text!r} (write '$${{' for a literal '${{')")
         value = resolve(m.group(1).strip())
         if isinstance(value, (dict, list)):
-            raise Unresolved(f"${{{m.group(1)}}} is a {type(value).__name__} and cannot be part of a string")
+            raise Unresolved(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'} "
+                             "and cannot be part of a string")
         return _format(value)
 
     return _TOKEN.sub(replace, text)
@@ -57,7 +65,7 @@ def interpolate(data: Any, resolve: Resolver, on_error: ErrorSink, path: tuple =
     """A copy of `data` with references resolved; subtrees where `skip(path)` holds are kept as they are.
 
     Unresolvable references are reported through `on_error(path, message)` and
-    left in place, so every problem in a file is reported in one pass.
+    left in place as `Deferred`, so every problem in a file is reported once, in one pass.
     """
     if isinstance(data, str):
         if "${" not in data:
@@ -66,7 +74,7 @@ def interpolate(data: Any, resolve: Resolver, on_error: ErrorSink, path: tuple =
             return substitute(data, resolve)
         except Unresolved as err:
             on_error(path, str(err))
-            return data
+            return Deferred(data)
     if isinstance(data, dict):
         if skip(path):
             return data

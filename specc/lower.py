@@ -25,10 +25,11 @@ from specc.ir import Graph, InputNode, LayerNode
 from specc.objects import ObjectChecker, Report, split_object
 from specc.schema import Block, ModelSection
 
+MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds
 IMPLICIT_INPUT = "input"  # the input a plain chain gets from its first layer's `input_shape`
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
 LAYER_RESERVED = frozenset({"inputs"})
-APPLICATION_RESERVED = frozenset({"inputs", "name", "trainable"})
+APPLICATION_RESERVED = frozenset({"inputs", "trainable"})
 
 
 def to_snake_case(name: str) -> str:
@@ -60,21 +61,21 @@ class _Lowering:
         self.checker = checker
         self.report = report
         self.layers: list[_Layer] = []
-        self.taken: dict[str, tuple] = {}  # final name -> path of whatever took it
+        self.taken: dict[str, str] = {}  # final name -> what took it, for messages
         self.aliases: dict[str, str] = {}  # block instance name -> its output layer
         self.counters: dict[str, int] = {}
         self.duplicates = False  # with two layers of one name, references (and cycles) mean nothing
 
     # -- names -----------------------------------------------------------------
 
-    def claim(self, name: str, path: tuple, label: str) -> None:
+    def claim(self, name: str, path: tuple, label: str, owner: str | None = None) -> None:
+        """Take `name` for the thing at `path`; `owner` says who that is in a later duplicate's message."""
         if "/" in name:
             self.report(path, label, f"name {name!r} contains '/', which Keras 3 does not allow in layer names", False)
         if name in self.taken:
             self.duplicates = True
-            first = dotted(self.taken[name][:3])
-            self.report(path, label, f"duplicate name '{name}' (already used by {first})", False)
-        self.taken.setdefault(name, path)
+            self.report(path, label, f"duplicate name '{name}' (already used by {self.taken[name]})", False)
+        self.taken.setdefault(name, owner or dotted(path[:3]))
 
     def auto_name(self, base: str) -> str:
         """Keras's scheme: dense, dense_1, dense_2, ... skipping names already taken."""
@@ -136,6 +137,10 @@ class _Lowering:
         label = f"{dotted(path)} ({type_name})"
         reserved = APPLICATION_RESERVED if kind == "application" else LAYER_RESERVED
         (checker or self.checker).check_args(cls, args, path + (type_name,), label, reserved=reserved)
+        if kind == "application" and not isinstance(args.get("trainable", True), bool):
+            # `trainable` is specc's own key here: applications are functions, and specc sets it on the model.
+            self.report(path + (type_name, "trainable"), label,
+                        f"trainable: expected true or false; received {describe(args['trainable'])}", False)
         name = args.get("name")
         layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs")},
                        name if isinstance(name, str) else None, self.read_refs(args, path + (type_name,), label),
@@ -205,7 +210,8 @@ class _Lowering:
             implicit = self.implicit_input(items[0][1])
             if implicit is not None:
                 inputs.append(implicit)
-                self.claim(implicit.name, implicit.path, "model.layers[0]")
+                self.claim(implicit.name, implicit.path, "model.layers[0]",
+                           owner="the model input that `input_shape` on model.layers[0] declares")
 
         # Pass 2: final names and default edges, in spec order.
         prev = inputs[0].name if len(inputs) == 1 else None
@@ -254,6 +260,13 @@ class _Lowering:
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             self.report(item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
             repeat = 1
+        if len(self.layers) + repeat * len(block.layers) > MAX_LAYERS:
+            # Like an alias bomb: a few characters must not expand into an unbounded model.
+            self.report(item_path + ("repeat",), label, f"repeat: {repeat:,} copies of '{block_name}' make the model "
+                        f"larger than {MAX_LAYERS:,} layers", False)
+            return None
+        if "name" in args and not isinstance(args["name"], str):
+            self.report(item_path + ("name",), label, f"name: expected a string; received {describe(args['name'])}", False)
         refs = self.read_refs(args, item_path, label)
         if refs is not None and len(refs) != 1:
             if refs:

@@ -21,6 +21,7 @@ from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter,
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo
 from specc.errors import describe, did_you_mean
+from specc.interpolate import Deferred
 from specc.resources import data_dir
 
 # report(path, where, message, at_key): `path` locates the problem in the spec,
@@ -145,7 +146,7 @@ class ObjectChecker:
                 continue
             arg = cls.args.get(key) if isinstance(key, str) else None
             if arg is None:
-                hint = did_you_mean(key, cls.args)
+                hint = did_you_mean(key, [*cls.args, *reserved])
                 self.report(path + (key,), label, f"unknown argument '{key}' for {cls.path}.{hint}", True)
                 continue
             self.check_value(cls, arg, value, path + (key,), label)
@@ -158,8 +159,8 @@ class ObjectChecker:
             self.report(path, label, f"missing required argument{'s' if len(missing) > 1 else ''} {names}", False)
 
     def check_value(self, cls: ClassInfo, arg: ArgInfo, value: Any, path: tuple, label: str) -> None:
-        if isinstance(value, str) and "${" in value:
-            return  # a block parameter, checked once the block is instantiated
+        if isinstance(value, Deferred):
+            return  # an unresolved ${...}, already reported
         if arg.type in NESTED_KINDS:
             if value is None:
                 return

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt, StrictStr,
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt, StrictStr,
                       WithJsonSchema)
 from pydantic_core import PydanticCustomError
 
@@ -35,18 +35,18 @@ def _keras_object_shape(value: Any) -> Any:
         return value
     if not isinstance(value, dict):
         raise PydanticCustomError(
-            "object_type", f"expected a class name or a one-key mapping {{ClassName: {{arguments}}}}; received {describe(value)}")
+            "specc_object_type", f"expected a class name or a one-key mapping {{ClassName: {{arguments}}}}; received {describe(value)}")
     if len(value) != 1:
         keys = ", ".join(map(str, value)) or "none"
         raise PydanticCustomError(
-            "object_keys", f"expected a one-key mapping {{ClassName: {{arguments}}}}; this one has {len(value)} keys ({keys})"
+            "specc_object_keys", f"expected a one-key mapping {{ClassName: {{arguments}}}}; this one has {len(value)} keys ({keys})"
             + (": is a '-' missing before the second?" if len(value) > 1 else ""))
     ((name, args),) = value.items()
     if not isinstance(name, str):
-        raise PydanticCustomError("object_name", f"a class name must be a string; received {name!r}")
+        raise PydanticCustomError("specc_object_name", f"a class name must be a string; received {name!r}")
     if args is not None and not isinstance(args, dict):
         raise PydanticCustomError(
-            "object_arguments", f"{name}: arguments must be a mapping of keyword arguments, like {{units: 10}}; received {describe(args)}")
+            "specc_object_arguments", f"{name}: arguments must be a mapping of keyword arguments, like {{units: 10}}; received {describe(args)}")
     return value
 
 
@@ -63,6 +63,13 @@ Callback = keras_object("callback")
 
 # The value OmegaConf and Hydra use for "must be given": a block parameter without a default.
 REQUIRED = "???"
+
+
+def _exactly_the_integer(value: Any) -> Any:
+    # Literal[1] alone takes True and 1.0, which equal 1 in Python.
+    if type(value) is not int:
+        raise PydanticCustomError("specc_version", f"expected 1, the spec language's version; received {describe(value)}")
+    return value
 
 
 class Section(BaseModel):
@@ -131,7 +138,8 @@ class TrainSection(Section):
 class SpecDocument(Section):
     """A specc spec: one model, how to compile it, and how to train it."""
 
-    specc: Literal[1] = Field(description="Format version of the spec language.")
+    specc: Annotated[Literal[1], BeforeValidator(_exactly_the_integer)] = Field(
+        description="Format version of the spec language.")
     name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
     description: StrictStr = ""
     seed: Union[Annotated[StrictInt, Field(ge=0)], None] = None

@@ -10,12 +10,13 @@ column it came from, so later stages can point at the user's own text.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specc.errors import Diagnostic, Location, SpecError, UnreadableSpec
-from specc.yaml_reader import YamlDocument, read_yaml
+from specc.errors import Diagnostic, Location, SpecError, UnreadableSpec, describe
+from specc.yaml_reader import MAX_BYTES, YamlDocument, read_yaml
 
 MAX_EXTENDS_DEPTH = 32
 
@@ -79,10 +80,21 @@ class Source:
 def read_file(path: str | os.PathLike) -> YamlDocument:
     """One YAML file, or a SpecError saying why it cannot be read."""
     name = str(path)
+
+    def unreadable(why: str) -> UnreadableSpec:
+        return UnreadableSpec([Diagnostic(f"cannot read file: {why}", Location(name, 1, 1))])
+
     try:
-        raw = Path(path).read_bytes()
-    except OSError as err:
-        raise UnreadableSpec([Diagnostic(f"cannot read file: {err.strerror or err}", Location(name, 1, 1))]) from None
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise unreadable("not a regular file")  # a FIFO would block forever, /dev/zero never end
+        with open(path, "rb") as handle:
+            # One byte past the limit is enough for the reader to refuse the file by size.
+            raw = handle.read(MAX_BYTES + 1)
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        raise unreadable(getattr(err, "strerror", None) or str(err)) from None
+    if len(raw) > MAX_BYTES:
+        size = os.stat(path).st_size
+        raise SpecError([Diagnostic(f"file is {size:,} bytes; the limit is {MAX_BYTES:,} bytes", Location(name, 1, 1))])
     return read_yaml(raw, name)
 
 
@@ -99,8 +111,8 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Source:
 
     target = data["extends"]
     where = Location(doc.filename, *_mark(doc, ("extends",)))
-    if not isinstance(target, str) or not target:
-        raise SpecError([Diagnostic(f"extends: expected a file path, received {target!r}", where, "extends")])
+    if not isinstance(target, str) or not target or "\0" in target:
+        raise SpecError([Diagnostic(f"expected a file path; received {describe(target)}", where, "extends")])
     base_path = (path.parent / target).resolve()
     seen = chain + (path.resolve(),)
     if base_path in seen:
@@ -108,7 +120,11 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Source:
         raise SpecError([Diagnostic(f"cycle: {cycle}", where, "extends")])
     if len(seen) > MAX_EXTENDS_DEPTH:
         raise SpecError([Diagnostic(f"chain deeper than {MAX_EXTENDS_DEPTH} files", where, "extends")])
-    if not base_path.is_file():
+    try:
+        found = base_path.is_file()
+    except OSError as err:  # a name too long for the file system, say
+        raise SpecError([Diagnostic(f"cannot use {describe(target)}: {err.strerror}", where, "extends")]) from None
+    if not found:
         raise SpecError([Diagnostic(f"no such file: {target} (looked at {_shown(base_path)})", where, "extends")])
 
     base = _load(Path(_shown(base_path)), seen)

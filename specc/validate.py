@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from specc.catalog import Catalog, load_catalog
 from specc.errors import Diagnostic, Location, SpecError, describe, did_you_mean, dotted, split_where
-from specc.interpolate import Unresolved, dotted_lookup, interpolate
+from specc.interpolate import Deferred, Unresolved, dotted_lookup, interpolate
 from specc.ir import Graph, Spec
 from specc.source import Source, SourceMap
 from specc.lower import lower_model
@@ -100,6 +100,9 @@ def _yaml_type(value: Any) -> str:
 # -- 1. params ----------------------------------------------------------------
 
 
+MAX_PARAM_DEPTH = 64  # params resolve by recursion; a longer chain is surely a mistake
+
+
 def _in_block_body(path: tuple) -> bool:
     return len(path) == 4 and path[0] == "model" and path[1] == "blocks" and path[3] == "layers"
 
@@ -122,6 +125,8 @@ def resolve_params(data: dict, report: Collector) -> dict:
             return resolved[name]
         if name in resolving:
             raise Unresolved("params cycle: " + " -> ".join([*resolving[resolving.index(name):], name]))
+        if len(resolving) >= MAX_PARAM_DEPTH:
+            raise Unresolved(f"params refer to each other more than {MAX_PARAM_DEPTH} deep ({resolving[0]} -> ...)")
         resolving.append(name)
         try:
             resolved[name] = interpolate(raw_params[name], lambda expr: lookup(expr), on_error, path)
@@ -143,7 +148,8 @@ def resolve_params(data: dict, report: Collector) -> dict:
             param(name, ("params", name))
         except Unresolved as err:
             on_error(("params", name), str(err))
-            resolved[name] = raw_params[name]
+            raw = raw_params[name]
+            resolved[name] = Deferred(raw) if isinstance(raw, str) else raw
 
     out = interpolate({k: v for k, v in data.items() if k != "params"}, lookup, on_error, skip=_in_block_body)
     if "params" in data:
@@ -163,7 +169,7 @@ _EXPECTED = {
     "none_required": "null",
     "model_type": "a mapping",
     "model_attributes_type": "a mapping",
-    "object_type": "a class name or a one-key mapping {ClassName: {arguments}}",
+    "specc_object_type": "a class name or a one-key mapping {ClassName: {arguments}}",
 }
 
 
@@ -184,6 +190,8 @@ def structure_diagnostics(errors: list[dict], data: Any):
     """
     grouped: dict[tuple, list[dict]] = {}
     for e in errors:
+        if isinstance(e.get("input"), Deferred):
+            continue  # an unresolved ${...}: its own error says what is wrong
         grouped.setdefault(_data_path(e["loc"], data, keep_last=e["type"] in ("missing", "extra_forbidden")), []).append(e)
     paths = list(grouped)
     for path, errs in grouped.items():
@@ -221,7 +229,7 @@ def _message(path: tuple, errs: list[dict], data: Any):
     if first["type"] == "missing":
         return path[:-1], where, f"missing required key '{key}'", False
     value = first.get("input")
-    if first["type"].startswith("object_"):  # specc's own messages already show the value
+    if first["type"].startswith("specc_"):  # specc's own messages (schema.py) already show the value
         message = first["msg"]
     elif len(errs) > 1 and all(e["type"] in _EXPECTED for e in errs):
         options = list(dict.fromkeys(_EXPECTED[e["type"]] for e in errs))
