@@ -14,7 +14,7 @@ import pytest
 import specc
 
 CASES = Path(__file__).parent / "cases"
-ROOT = CASES.parent.parent
+ROOT = CASES.parent.parent  # the example specs in specs/ are valid cases too
 
 
 @pytest.fixture(autouse=True)
@@ -39,7 +39,10 @@ def relative(diagnostic: specc.Diagnostic, case: Path) -> str:
     return f"{where}: {text}"
 
 
-@pytest.mark.parametrize("case", case_files("valid"), ids=lambda p: p.stem)
+EXAMPLES = sorted(p.relative_to(ROOT) for p in (ROOT / "specs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("case", EXAMPLES + case_files("valid"), ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_valid_case_loads(case: Path):
     spec = specc.load(case)
     assert spec.graph.layers, "a valid spec lowers to at least one layer"

@@ -344,12 +344,18 @@ def value_paths(node: Any, prefix: tuple = ()):
         yield from value_paths(child, prefix + (key,))
 
 
-def replaced(data: Any, path: tuple, value: Any) -> Any:
+def copy_with_parent(data: Any, path: tuple) -> tuple[Any, Any]:
+    """A deep copy of `data`, and the container in that copy that holds `path`'s last step."""
     out = copy.deepcopy(data)
     node = out
     for part in path[:-1]:
         node = node[part]
-    node[path[-1]] = value
+    return out, node
+
+
+def replaced(data: Any, path: tuple, value: Any) -> Any:
+    out, parent = copy_with_parent(data, path)
+    parent[path[-1]] = value
     return out
 
 
@@ -406,13 +412,10 @@ def key_paths(node: Any, prefix: tuple = ()):
 
 
 def renamed(data: Any, path: tuple, new: str) -> Any:
-    out = copy.deepcopy(data)
-    node = out
-    for part in path[:-1]:
-        node = node[part]
-    items = list(node.items())
-    node.clear()
-    node.update((new if k == path[-1] else k, v) for k, v in items)
+    out, parent = copy_with_parent(data, path)
+    items = list(parent.items())
+    parent.clear()
+    parent.update((new if k == path[-1] else k, v) for k, v in items)
     return out
 
 
