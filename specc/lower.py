@@ -53,6 +53,15 @@ class _Layer:
     block: str | None = None
 
 
+@dataclass
+class _BlockUse:
+    """A block instance item, expanded in the second pass."""
+
+    block: str
+    args: dict[str, Any]
+    path: tuple
+
+
 class _Lowering:
     def __init__(self, model: ModelSection, catalog: Catalog, checker: ObjectChecker, report: Report, params: dict):
         self.model = model
@@ -65,6 +74,7 @@ class _Lowering:
         self.aliases: dict[str, str] = {}  # block instance name -> its output layer
         self.counters: dict[str, int] = {}
         self.duplicates = False  # with two layers of one name, references (and cycles) mean nothing
+        self.reserved: set[str] = set()  # explicit names, which automatic names must not take
 
     # -- names -----------------------------------------------------------------
 
@@ -190,7 +200,7 @@ class _Lowering:
             self.claim(node.name, node.path, f"model.inputs.{node.name}")
 
         # Pass 1: parse every item, so explicit names are known before automatic ones are given.
-        items = []
+        items: list[_Layer | _BlockUse | None] = []
         for i, item in enumerate(model.layers):
             path = ("model", "layers", i)
             parsed = self.parse_item(item, path, model.blocks, in_block=None)
@@ -198,16 +208,14 @@ class _Lowering:
                 items.append(None)
                 continue
             kind, type_name, args = parsed
-            if kind == "block":
-                items.append(("block", type_name, args, path))
-            else:
-                items.append(("layer", self.add_layer(kind, type_name, args, path), None, path))
-        self.reserved = {args.get("name") for entry in items if entry and entry[0] == "block"
-                         for args in [entry[2]] if isinstance(args.get("name"), str)}
-        self.reserved |= {entry[1].name for entry in items if entry and entry[0] == "layer" and entry[1].name}
+            items.append(_BlockUse(type_name, args, path) if kind == "block" else self.add_layer(kind, type_name, args, path))
+        for item in items:
+            explicit = item.args.get("name") if isinstance(item, _BlockUse) else getattr(item, "name", None)
+            if isinstance(explicit, str):
+                self.reserved.add(explicit)
 
-        if not model.inputs and items and items[0] and items[0][0] == "layer":
-            implicit = self.implicit_input(items[0][1])
+        if not model.inputs and isinstance(items[0], _Layer):
+            implicit = self.implicit_input(items[0])
             if implicit is not None:
                 inputs.append(implicit)
                 self.claim(implicit.name, implicit.path, "model.layers[0]",
@@ -216,20 +224,18 @@ class _Lowering:
         # Pass 2: final names and default edges, in spec order.
         prev = inputs[0].name if len(inputs) == 1 else None
         last = None
-        for entry in items:
-            if entry is None:
-                prev = None
-                continue
-            if entry[0] == "layer":
-                layer = entry[1]
-                layer.name = layer.name or self.auto_name(to_snake_case(layer.cls.name))
-                self.claim(layer.name, entry[3] + (layer.cls.name, "name"), layer.label)
-                if layer.refs is None:
-                    layer.refs = self.default_refs(prev, inputs, layer)
-                self.layers.append(layer)
-                prev = last = layer.name
+        for item in items:
+            if isinstance(item, _BlockUse):
+                prev = last = self.add_instances(item, prev, inputs)
+            elif isinstance(item, _Layer):
+                item.name = item.name or self.auto_name(to_snake_case(item.cls.name))
+                self.claim(item.name, item.path + (item.cls.name, "name"), item.label)
+                if item.refs is None:
+                    item.refs = [prev] if prev is not None else self.no_previous(item.path + (item.cls.name,), item.label, inputs)
+                self.layers.append(item)
+                prev = last = item.name
             else:
-                prev = last = self.add_instances(entry[1], entry[2], entry[3], prev, inputs)
+                prev = None
         return self.finish(inputs, last)
 
     def implicit_input(self, first: _Layer) -> InputNode | None:
@@ -242,20 +248,20 @@ class _Lowering:
             return None
         return InputNode(IMPLICIT_INPUT, tuple(shape), path=first.path + (first.cls.name, "input_shape"))
 
-    def default_refs(self, prev: str | None, inputs: list[InputNode], layer: _Layer) -> list[str]:
-        if prev is not None:
-            return [prev]
+    def no_previous(self, path: tuple, label: str, inputs: list[InputNode], what: str = "layer") -> list[str]:
+        """The inputs of a first item that names none: fine with no model input (a deferred
+        Sequential model), ambiguous with several."""
         if len(inputs) > 1:
             names = ", ".join(i.name for i in inputs)
-            self.report(layer.path + (layer.cls.name,), layer.label,
-                        f"the model has {len(inputs)} inputs ({names}): say which this layer takes with `inputs:`", False)
+            self.report(path, label, f"the model has {len(inputs)} inputs ({names}): say which this {what} takes with `inputs:`", False)
         return []
 
-    def add_instances(self, block_name: str, args: dict, path: tuple, prev: str | None, inputs) -> str | None:
+    def add_instances(self, use: _BlockUse, prev: str | None, inputs) -> str | None:
         """Every copy of one block instance item; returns the name of its output."""
+        block_name, args = use.block, use.args
         block = self.model.blocks[block_name]
-        label = f"{dotted(path)} ({block_name})"
-        item_path = path + (block_name,)
+        label = f"{dotted(use.path)} ({block_name})"
+        item_path = use.path + (block_name,)
         repeat = args.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
             self.report(item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
@@ -272,9 +278,8 @@ class _Lowering:
             if refs:
                 self.report(item_path + ("inputs",), label, f"a block instance takes one input; received {len(refs)}", False)
             refs = []
-        if refs is None and prev is None and len(inputs) > 1:
-            names = ", ".join(i.name for i in inputs)
-            self.report(item_path, label, f"the model has {len(inputs)} inputs ({names}): say which this block takes with `inputs:`", False)
+        if refs is None and prev is None:
+            refs = self.no_previous(item_path, label, inputs, what="block")
         source = refs[0] if refs else (prev if refs is None else None)
         explicit = args.get("name") if isinstance(args.get("name"), str) else None
         output = None
