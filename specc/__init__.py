@@ -10,6 +10,7 @@ Loading and validating never import Keras or TensorFlow.
 from __future__ import annotations
 
 import os
+from typing import Sequence
 
 from specc.errors import Diagnostic, Location, SpecError
 from specc.ir import Spec
@@ -18,13 +19,18 @@ __version__ = "0.1.0"
 __all__ = ["Diagnostic", "Location", "Spec", "SpecError", "load"]
 
 
-def load(path: str | os.PathLike) -> Spec:
+def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     """Read, validate and lower one spec file.
 
+    `overrides` are `KEY=VALUE` strings, as `--set` takes them
+    (`train.epochs=1`), applied over the merged spec before validation.
     Raises `SpecError` carrying every located problem found in the file (and
-    in the files it extends).
+    in the files it extends, and in the overrides).
     """
-    from specc.source import load_source
+    from specc.source import apply_overrides, load_source
     from specc.validate import validate_source
 
-    return validate_source(load_source(path))
+    source = load_source(path)
+    if overrides:
+        source = apply_overrides(source, list(overrides))
+    return validate_source(source)

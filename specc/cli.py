@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -63,11 +62,128 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
     validate.set_defaults(run=run_validate)
 
+    resolve = commands.add_parser("resolve", help="print the fully resolved spec a run would use")
+    resolve.add_argument("spec", metavar="SPEC")
+    add_overrides(resolve)
+    resolve.set_defaults(run=run_resolve)
+
+    check = commands.add_parser("check", help="validate, then build the model symbolically (shapes), without training")
+    check.add_argument("specs", nargs="+", metavar="SPEC")
+    add_overrides(check)
+    check.set_defaults(run=run_check)
+
+    build = commands.add_parser("build", help="build and compile the model, print its summary, save it")
+    build.add_argument("spec", metavar="SPEC")
+    build.add_argument("-o", "--output", help="where to save the model (default: NAME.keras, NAME from the spec)")
+    build.add_argument("--summary", action="store_true", help="print the Keras model summary")
+    build.add_argument("--plot", metavar="PNG", help="draw the architecture (needs pydot and Graphviz's dot)")
+    add_overrides(build)
+    build.set_defaults(run=run_build)
+
     schema = commands.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     schema.add_argument("-o", "--output", default=str(DEFAULT_SCHEMA_PATH),
                         help=f"where to write it (default: {DEFAULT_SCHEMA_PATH}; '-' for standard output)")
     schema.set_defaults(run=run_schema)
     return parser
+
+
+def add_overrides(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one value of the spec, e.g. train.epochs=1 (repeatable; VALUE is YAML)")
+
+
+def load_or_report(path: str, overrides: Sequence[str] = ()):
+    """The loaded spec, or None after printing its problems (the caller exits non-zero)."""
+    from specc import load
+
+    try:
+        return load(path, overrides)
+    except UnreadableSpec as err:
+        print(err, file=sys.stderr)
+        raise UsageError(f"cannot read {path}") from None
+    except SpecError as err:
+        print(err)
+        return None
+
+
+# -- resolve, check, build ---------------------------------------------------------
+
+
+def run_resolve(args: argparse.Namespace) -> Exit:
+    from specc.resolve import render_resolved
+
+    spec = load_or_report(args.spec, args.overrides)
+    if spec is None:
+        return Exit.INVALID
+    sys.stdout.write(render_resolved(spec))
+    return Exit.OK
+
+
+def run_check(args: argparse.Namespace) -> Exit:
+    from specc.build import build_model
+
+    status = Exit.OK
+    for path in find_specs(args.specs):
+        spec = load_or_report(path, args.overrides)
+        try:
+            if spec is not None:
+                build_model(spec)
+                continue
+        except SpecError as err:
+            print(err)
+        status = Exit.INVALID
+    print("all specs build" if status == Exit.OK else "some specs do not build", file=sys.stderr)
+    return status
+
+
+def run_build(args: argparse.Namespace) -> Exit:
+    from specc.build import build_model
+
+    if args.plot:
+        missing_plot_tools()  # before the slow part
+    spec = load_or_report(args.spec, args.overrides)
+    if spec is None:
+        return Exit.INVALID
+    try:
+        model = build_model(spec)
+    except SpecError as err:
+        print(err)
+        return Exit.INVALID
+    if args.summary:
+        model.summary()
+    output = Path(args.output or f"{spec.name}.keras")
+    if output.suffix != ".keras":
+        raise UsageError(f"the model file must end in .keras (Keras's format); received {output}")
+    save_model_atomic(model, output)
+    print(f"saved {output}", file=sys.stderr)
+    if args.plot:
+        import keras
+
+        keras.utils.plot_model(model, to_file=args.plot, show_shapes=True, show_layer_names=True)
+        print(f"drew {args.plot}", file=sys.stderr)
+    return Exit.OK
+
+
+def missing_plot_tools() -> None:
+    """keras.utils.plot_model needs the pydot package and Graphviz's `dot` program."""
+    import importlib.util
+    import shutil
+
+    missing = []
+    if importlib.util.find_spec("pydot") is None:
+        missing.append("the pydot package (pip install pydot)")
+    if shutil.which("dot") is None:
+        missing.append("Graphviz's dot program (Debian/Ubuntu: apt-get install graphviz)")
+    if missing:
+        raise UsageError("--plot needs " + " and ".join(missing))
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """model.save through a temporary file in the same folder (Keras wants the .keras suffix), then a rename."""
+    from specc.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        model.save(tmp)
 
 
 # -- validate ------------------------------------------------------------------
@@ -135,32 +251,11 @@ def run_schema(args: argparse.Namespace) -> Exit:
     if args.output == "-":
         sys.stdout.write(text)
         return Exit.OK
+    from specc.atomic import write_text
+
     try:
-        write_atomic(Path(args.output), text)
+        write_text(args.output, text)
     except OSError as err:
         raise UsageError(f"cannot write {args.output}: {err.strerror or err}") from None
     print(f"wrote {args.output}", file=sys.stderr)
     return Exit.OK
-
-
-def write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file and rename, so a reader never sees half a file."""
-    import tempfile
-
-    path = Path(os.path.realpath(path))  # write through a symlink, never replace it
-    if path.exists() and not path.is_file():  # a device such as /dev/stdout: no rename possible
-        path.write_text(text, encoding="utf-8")
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        # mkstemp makes the file private (0600); give it the mode a plain write would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, path.stat().st_mode & 0o777 if path.exists() else 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -10,7 +10,17 @@ cannot disagree about what a spec means.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
+
+
+class Ref(NamedTuple):
+    """A reference to a node's output: `encoder`, or `lstm[1]` for one output of a multi-output layer."""
+
+    name: str
+    index: int | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.index is None else f"{self.name}[{self.index}]"
 
 
 @dataclass(frozen=True)
@@ -40,9 +50,10 @@ class LayerNode:
     type: str  # Keras class name, e.g. "Dense"
     kind: str  # catalog kind: "layer" or "application"
     args: dict[str, Any]
-    inputs: tuple[str, ...]
+    inputs: tuple[Ref, ...]
     path: tuple = ()  # the spec item it came from
     block: str | None = None  # the block instance it belongs to, if any
+    shares: str | None = None  # apply the layer of that node again (same weights) instead of a new one
 
 
 @dataclass(frozen=True)
@@ -72,3 +83,4 @@ class Spec:
     document: Any  # specc.schema.SpecDocument
     resolved: dict
     files: tuple[str, ...] = ()
+    positions: Any = None  # specc.source.SourceMap: locates errors found later (shapes at build time)

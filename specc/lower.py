@@ -21,7 +21,7 @@ from typing import Any
 from specc.catalog import Catalog, ClassInfo
 from specc.errors import describe, did_you_mean, dotted
 from specc.blocks import instance_values, instantiate, remapped
-from specc.ir import Graph, InputNode, LayerNode
+from specc.ir import Graph, InputNode, LayerNode, Ref
 from specc.objects import ObjectChecker, Report, split_object
 from specc.schema import Block, ModelSection
 
@@ -29,6 +29,9 @@ MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, an
 IMPLICIT_INPUT = "input"  # the input a plain chain gets from its first layer's `input_shape`
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
 LAYER_RESERVED = frozenset({"inputs"})
+SHARED = "Shared"  # `- Shared: {layer: encoder, inputs: right}` applies the layer `encoder` again, same weights
+SHARED_KEYS = frozenset({"layer", "inputs", "name"})
+_INDEXED = re.compile(r"(.+)\[(\d+)\]")  # `lstm[1]`: one output of a multi-output layer
 APPLICATION_RESERVED = frozenset({"inputs", "trainable"})
 
 
@@ -51,6 +54,15 @@ class _Layer:
     label: str
     scope: dict[str, str] = field(default_factory=dict)  # block-local name -> final name
     block: str | None = None
+    shares: str | None = None  # a Shared item: the layer it applies again
+
+
+@dataclass
+class _SharedUse:
+    """A `Shared` item, resolved once every layer item is parsed."""
+
+    args: dict[str, Any]
+    path: tuple
 
 
 @dataclass
@@ -115,6 +127,8 @@ class _Lowering:
             self.report(path + (type_name,), f"{label} ({type_name})",
                         f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
             return None
+        if type_name == SHARED and in_block is None:
+            return "shared", type_name, args
         if type_name in blocks:
             if in_block is not None:
                 self.report(path + (type_name,), f"{label} ({type_name})",
@@ -208,7 +222,13 @@ class _Lowering:
                 items.append(None)
                 continue
             kind, type_name, args = parsed
-            items.append(_BlockUse(type_name, args, path) if kind == "block" else self.add_layer(kind, type_name, args, path))
+            if kind == "block":
+                items.append(_BlockUse(type_name, args, path))
+            elif kind == "shared":
+                items.append(_SharedUse(args, path))
+            else:
+                items.append(self.add_layer(kind, type_name, args, path))
+        items = [self.add_shared(item, items) if isinstance(item, _SharedUse) else item for item in items]
         for item in items:
             explicit = item.args.get("name") if isinstance(item, _BlockUse) else getattr(item, "name", None)
             if isinstance(explicit, str):
@@ -247,6 +267,28 @@ class _Lowering:
         if not isinstance(shape, list):
             return None
         return InputNode(IMPLICIT_INPUT, tuple(shape), path=first.path + (first.cls.name, "input_shape"))
+
+    def add_shared(self, use: "_SharedUse", items: list) -> _Layer | None:
+        """A `Shared` item: the layer named by `layer:` applied again, to other inputs."""
+        path, args = use.path + (SHARED,), use.args
+        label = f"{dotted(use.path)} ({SHARED})"
+        for key in args:
+            if key not in SHARED_KEYS:
+                self.report(path + (key,), label, f"unknown key '{key}' for Shared (it takes layer, inputs and name)."
+                            + did_you_mean(key, SHARED_KEYS), True)
+        target = args.get("layer")
+        owners = {item.name: item for item in items if isinstance(item, _Layer) and item.name and not item.shares}
+        if not isinstance(target, str) or target not in owners:
+            hint = did_you_mean(target, owners) if isinstance(target, str) else ""
+            self.report(path + ("layer",) if "layer" in args else path, label,
+                        f"layer: expected the name of a layer defined in model.layers; received {describe(target)}.{hint}", False)
+            return None
+        owner = owners[target]
+        name = args.get("name")
+        if "name" in args and not isinstance(name, str):
+            self.report(path + ("name",), label, f"name: expected a string; received {describe(name)}", False)
+        return _Layer(owner.cls, {}, name if isinstance(name, str) else None, self.read_refs(args, path, label),
+                      use.path, f"{label} of '{target}'", shares=target)
 
     def no_previous(self, path: tuple, label: str, inputs: list[InputNode], what: str = "layer") -> list[str]:
         """The inputs of a first item that names none: fine with no model input (a deferred
@@ -314,16 +356,18 @@ class _Lowering:
         for layer in self.layers:
             resolved = []
             for ref in layer.refs:
-                ref_path = layer.path + (layer.cls.name, "inputs")
+                ref_path = layer.path + (SHARED if layer.shares else layer.cls.name, "inputs")
                 if isinstance(ref, _Unknown):
                     self.report(ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
                     continue
-                if ref not in known:
-                    self.report(ref_path, layer.label, f"unknown input '{ref}'." + did_you_mean(ref, sorted(known)), False)
+                indexed = _INDEXED.fullmatch(ref)
+                name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+                if name not in known:
+                    self.report(ref_path, layer.label, f"unknown input '{name}'." + did_you_mean(name, sorted(known)), False)
                     continue
-                target = self.aliases.get(ref, ref)
+                target = self.aliases.get(name, name)
                 consumers[target] = consumers.get(target, 0) + 1
-                resolved.append(target)
+                resolved.append(Ref(target, index))
             layer.refs = resolved
             self.check_arity(layer)
 
@@ -343,7 +387,8 @@ class _Lowering:
         order = self.topological_order(inputs)
         if order is None:
             return None
-        nodes = tuple(LayerNode(l.name, l.cls.name, l.cls.kind, l.args, tuple(l.refs), l.path, l.block) for l in order)
+        nodes = tuple(LayerNode(l.name, l.cls.name, l.cls.kind, l.args, tuple(l.refs), l.path, l.block, l.shares)
+                      for l in order)
         return Graph(tuple(inputs), nodes, tuple(outputs), sequential=_is_chain(inputs, nodes, outputs))
 
     def check_arity(self, layer: _Layer) -> None:
@@ -355,7 +400,7 @@ class _Lowering:
             expected = f"{low}" if low == high else (f"at least {low}" if high is None else f"{low} to {high}")
             self.report(layer.path + (layer.cls.name,), layer.label,
                         f"{layer.cls.name} takes {expected} input{'s' if (high or 2) > 1 else ''}; received {count}"
-                        f" ({', '.join(layer.refs)})", False)
+                        f" ({', '.join(map(str, layer.refs))})", False)
 
     def resolve_outputs(self, known: set, last: str | None) -> list[str]:
         declared = self.model.outputs
@@ -374,11 +419,11 @@ class _Lowering:
     def topological_order(self, inputs: list[InputNode]) -> list[_Layer] | None:
         """Kahn's algorithm, keeping spec order among ready layers; reports cycles."""
         by_name = {layer.name: layer for layer in self.layers}
-        pending = {layer.name: sum(1 for r in layer.refs if r in by_name) for layer in self.layers}
+        pending = {layer.name: sum(1 for r in layer.refs if r.name in by_name) for layer in self.layers}
         users: dict[str, list[_Layer]] = {}
         for layer in self.layers:
             for ref in layer.refs:
-                users.setdefault(ref, []).append(layer)
+                users.setdefault(ref.name, []).append(layer)
         order, ready = [], [l for l in self.layers if pending[l.name] == 0]
         position = {layer.name: i for i, layer in enumerate(self.layers)}
         while ready:
@@ -422,7 +467,7 @@ def _find_cycle(stuck: list[_Layer], by_name: dict[str, _Layer]) -> list[str]:
     node = start
     while node not in seen:
         seen.append(node)
-        node = next(r for r in by_name[node].refs if r in stuck_names)
+        node = next(r.name for r in by_name[node].refs if r.name in stuck_names)
     return seen[seen.index(node):]
 
 
@@ -432,7 +477,7 @@ def _is_chain(inputs, nodes, outputs) -> bool:
         return False
     previous = inputs[0].name if inputs else None
     for node in nodes:
-        if node.inputs != ((previous,) if previous else ()):
+        if node.shares or node.inputs != ((Ref(previous),) if previous else ()):
             return False
         previous = node.name
     return True

@@ -80,7 +80,8 @@ def validate_source(source: Source, catalog: Catalog | None = None) -> Spec:
     graph = lower_model(document.model, catalog, report, params=document.params)
     check_compile_and_train(document, data, graph, catalog, report)
     report.raise_if_any()
-    return Spec(source.path, document.name, document.description, document.seed, graph, document, data, source.files)
+    return Spec(source.path, document.name, document.description, document.seed, graph, document, data, source.files,
+                source.positions)
 
 
 def _section(model: Any, value: Any) -> Any:

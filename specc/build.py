@@ -1,0 +1,242 @@
+"""Backend 1, build: a lowered spec as a real Keras model.
+
+`build_model(spec)` makes a `keras.Sequential` when the graph is a plain
+chain (the way a person writes one) and a functional `keras.Model` otherwise,
+creating and calling the layers in the IR's topological order, after
+`keras.utils.set_random_seed(spec.seed)`: the same spec gives the same
+initial weights every time, and the same weights as the same model written
+by hand in that order. A layer that Keras cannot apply to its inputs (shapes
+that do not fit) becomes a located `SpecError` naming the layer and the shapes.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from specc.catalog import load_catalog
+from specc.errors import Diagnostic, SpecError, dotted
+from specc.ir import Graph, LayerNode, Ref, Spec
+from specc.keras_objects import convert_args, instantiate, keras_callable
+
+
+def import_keras():
+    """Keras, with the backend specc was written for unless the environment says otherwise.
+
+    Without KERAS_BACKEND, Keras reads ~/.keras/keras.json, which may name any backend.
+    """
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's start-up INFO lines are noise in a CLI
+    import keras
+
+    return keras
+
+
+def as_spec(spec: Spec | str | os.PathLike) -> Spec:
+    if isinstance(spec, Spec):
+        return spec
+    from specc import load
+
+    return load(spec)
+
+
+def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
+    """The Keras model a spec describes, compiled when the spec has a `compile` section.
+
+    Raises SpecError, located in the spec, when the model cannot be built.
+    """
+    spec = as_spec(spec)
+    keras = import_keras()
+    if spec.seed is not None:
+        keras.utils.set_random_seed(spec.seed)
+    builder = _Builder(spec, keras)
+    model = builder.sequential() if spec.graph.sequential else builder.functional()
+    if compile and spec.document.compile is not None:
+        compile_model(model, spec)
+    return model
+
+
+def compile_model(model, spec: Spec) -> None:
+    """`model.compile` with the spec's `compile` section."""
+    section = spec.document.compile
+    raw = spec.resolved.get("compile") or {}
+    model.compile(
+        optimizer=instantiate("optimizer", raw.get("optimizer", "rmsprop")),
+        loss=_per_output(raw.get("loss"), "loss"),
+        loss_weights=section.loss_weights,
+        metrics=_per_output(raw.get("metrics"), "metric"),
+        weighted_metrics=_per_output(raw.get("weighted_metrics"), "metric"),
+        run_eagerly=section.run_eagerly,
+        steps_per_execution=section.steps_per_execution,
+        jit_compile=section.jit_compile,
+        auto_scale_loss=section.auto_scale_loss,
+    )
+
+
+def _per_output(value: Any, kind: str) -> Any:
+    """A loss or metrics value: one object, a list, or a mapping from output name to either."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [_per_output(v, kind) for v in value]
+    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in load_catalog()[kind].classes):
+        return {output: _per_output(v, kind) for output, v in value.items()}
+    return instantiate(kind, value)
+
+
+class _Builder:
+    def __init__(self, spec: Spec, keras):
+        self.spec = spec
+        self.graph: Graph = spec.graph
+        self.keras = keras
+        self.catalog = load_catalog()
+
+    # -- layers ----------------------------------------------------------------
+
+    def make_layer(self, node: LayerNode, upstream: list | None = None):
+        """A new Keras layer (or keras.applications model) for one node."""
+        info = self.catalog[node.kind].classes[node.type]
+        args = convert_args(info, node.args)
+        if node.kind == "application":
+            trainable = args.pop("trainable", True)
+            if "input_shape" not in args and upstream and len(upstream) == 1:
+                args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
+            model = self._guard(node, lambda: keras_callable(info)(name=node.name, **args))
+            model.trainable = trainable
+            return model
+        return self._guard(node, lambda: keras_callable(info)(name=node.name, **args))
+
+    def _guard(self, node: LayerNode, make):
+        try:
+            return make()
+        except Exception as err:  # Keras raises ValueError, TypeError, ... for bad arguments
+            raise self.error(node, f"Keras cannot create it: {_first_line(err)}") from None
+
+    def call(self, node: LayerNode, layer, tensors: list):
+        """Apply a layer to its input tensors, the way its `call` takes them."""
+        low, high, takes_list = self.catalog["layer"].classes[node.type].inputs if node.kind == "layer" else (1, 1, False)
+        if takes_list:
+            return layer(tensors)
+        if len(tensors) == 1:
+            return layer(tensors[0])
+        return layer(*tensors)
+
+    # -- models ----------------------------------------------------------------
+
+    def sequential(self):
+        keras = self.keras
+        layers = [self.make_layer(node) for node in self.graph.layers]  # created first, as in keras.Sequential([...])
+        stack = [self.input_tensor(self.graph.inputs[0])] if self.graph.inputs else []
+        try:
+            return keras.Sequential([*stack, *layers], name=self.spec.name)
+        except Exception:
+            # Find which layer failed, on fresh copies, so the message can point at it.
+            self.functional(check_only=True)
+            raise
+
+    def functional(self, check_only: bool = False):
+        keras = self.keras
+        tensors: dict[str, Any] = {node.name: self.input_tensor(node) for node in self.graph.inputs}
+        layers: dict[str, Any] = {}
+        for node in self.graph.layers:
+            inputs = [self.tensor(node, ref, tensors) for ref in node.inputs]
+            owner = node.shares or node.name
+            if owner not in layers:
+                layers[owner] = self.make_layer(self._owner(owner) if node.shares else node, inputs)
+            try:
+                tensors[node.name] = self.call(node, layers[owner], inputs)
+            except SpecError:
+                raise
+            except Exception as err:
+                shapes = ", ".join(_shape(t) for t in inputs)
+                raise self.error(node, f"cannot be applied to input{'s' if len(inputs) > 1 else ''} of shape "
+                                       f"{shapes}: {_first_line(err)}") from None
+        if check_only:
+            return None
+        self.check_forgotten_flatten(tensors)
+        outputs = [self.tensor_for_output(name, tensors) for name in self.graph.outputs]
+        model_inputs = [tensors[node.name] for node in self.graph.inputs]
+        return keras.Model(
+            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+            outputs=outputs[0] if len(outputs) == 1 else outputs,
+            name=self.spec.name,
+        )
+
+    def _owner(self, name: str) -> LayerNode:
+        return next(node for node in self.graph.layers if node.name == name)
+
+    def input_tensor(self, node):
+        return self.keras.Input(shape=node.shape, batch_size=node.batch_size, dtype=node.dtype, sparse=node.sparse,
+                                ragged=node.ragged, name=node.name)
+
+    def tensor(self, node: LayerNode, ref: Ref, tensors: dict):
+        value = tensors[ref.name]
+        several = isinstance(value, (list, tuple))
+        if ref.index is None and several:
+            raise self.error(node, f"'{ref.name}' has {len(value)} outputs: pick one, e.g. '{ref.name}[0]'", at="inputs")
+        if ref.index is not None:
+            if not several:
+                raise self.error(node, f"'{ref.name}' has one output, so '{ref}' does not exist: write '{ref.name}'", at="inputs")
+            if ref.index >= len(value):
+                raise self.error(node, f"'{ref.name}' has {len(value)} outputs (0 to {len(value) - 1}); there is no '{ref}'", at="inputs")
+            return value[ref.index]
+        return value
+
+    def tensor_for_output(self, name: str, tensors: dict):
+        value = tensors[name]
+        if isinstance(value, (list, tuple)):
+            raise SpecError([Diagnostic(f"'{name}' has {len(value)} outputs; a model output must be one tensor",
+                                        self._location(("model", "outputs")), "model.outputs")])
+        return value
+
+    def check_forgotten_flatten(self, tensors: dict) -> None:
+        """Dense on an image-like (4-D or more) tensor that stays image-like up to a model output.
+
+        Keras applies Dense to the last axis of any tensor, so this builds fine;
+        but a classifier whose output is per-pixel is the tutorial's forgotten Flatten.
+        """
+        producers = {node.name: node for node in self.graph.layers}
+        for output in self.graph.outputs:
+            if len(tensors[output].shape) < 4:
+                continue
+            stack, seen = [output], set()
+            while stack:
+                name = stack.pop()
+                if name in seen or name not in producers:
+                    continue
+                seen.add(name)
+                node = producers[name]
+                if node.type == "Dense" and node.inputs and len(tensors[node.inputs[0].name].shape) >= 4:
+                    raise self.error(node, f"Dense was given a {len(tensors[node.inputs[0].name].shape)}-D input of shape "
+                                           f"{_shape(tensors[node.inputs[0].name])} and applies to its last axis only, so the model "
+                                           f"output '{output}' has shape {_shape(tensors[output])}: add a Flatten (or "
+                                           "GlobalAveragePooling2D) layer before it")
+                stack.extend(ref.name for ref in node.inputs)
+
+    # -- errors ----------------------------------------------------------------
+
+    def _location(self, path: tuple):
+        positions = self.spec.positions
+        return positions.value(path) if positions is not None else None
+
+    def error(self, node: LayerNode, message: str, at: str | None = None) -> SpecError:
+        type_key = "Shared" if node.shares else node.type
+        path = node.path + (type_key,) + ((at,) if at else ())
+        where = f"{dotted(node.path)} ({node.type})"
+        if node.block:
+            where += f" in block instance '{node.block}'"
+        return SpecError([Diagnostic(message, self._location(path), where)])
+
+
+def _shape(tensor) -> str:
+    shape = getattr(tensor, "shape", None)
+    return str(tuple(shape)) if shape is not None else type(tensor).__name__
+
+
+def _first_line(err: Exception) -> str:
+    """Keras's message without the call-context it appends ("Arguments received by ...")."""
+    text = str(err).strip() or type(err).__name__
+    for marker in ("\n\nArguments received by", "\nArguments received by", "\n\nCall arguments received"):
+        text = text.split(marker)[0]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return " ".join(lines[:3]) if lines else type(err).__name__

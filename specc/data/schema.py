@@ -1,0 +1,187 @@
+"""The `data:` section of a spec, as pydantic models.
+
+Like `specc.schema`, this checks structure only and never imports Keras:
+whether files exist, arrays are present and shapes fit the model is found
+when the data is loaded (`specc.data.load_arrays`, `check_shapes`).
+
+    data:
+      source: {builtin: digits}          # exactly one of builtin, keras, npz, csv, images
+      features: [{rescale: 0.0625}, {reshape: [8, 8, 1]}]
+      labels: [{one_hot: 10}]
+      split: {validation: 0.1, test: 0.2}
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic_core import PydanticCustomError
+
+from specc.errors import describe, did_you_mean
+from specc.schema import Name, Number, PositiveInt, Section
+
+BUILTIN_DATASETS = ("digits",)
+# keras.datasets with a load_data() returning ((x_train, y_train), (x_test, y_test)).
+KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10", "cifar100", "imdb", "reuters", "boston_housing", "california_housing")
+DTYPES = ("float16", "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool")
+
+
+def _one_of(choices: tuple[str, ...], what: str):
+    """A string among `choices`, with "did you mean" when it is not (Literal's own message lists them all)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and value not in choices:
+            raise PydanticCustomError(
+                "specc_data_choice", f"unknown {what} '{value}' (choose from {', '.join(choices)})." + did_you_mean(value, choices))
+        return value
+
+    return BeforeValidator(check)
+
+
+BuiltinName = Annotated[Literal[BUILTIN_DATASETS], _one_of(BUILTIN_DATASETS, "builtin dataset")]  # type: ignore[valid-type]
+KerasName = Annotated[Literal[KERAS_DATASETS], _one_of(KERAS_DATASETS, "keras dataset")]  # type: ignore[valid-type]
+DType = Annotated[Literal[DTYPES], _one_of(DTYPES, "dtype")]  # type: ignore[valid-type]
+Fraction = Annotated[Number, Field(ge=0, lt=1)]
+FilePath = Annotated[StrictStr, Field(min_length=1)]
+ArrayNames = Union[StrictStr, dict[Name, StrictStr]]
+
+
+def _exactly_one(model: Section, what: str) -> None:
+    given = [name for name in type(model).model_fields if getattr(model, name) is not None]
+    if len(given) != 1:
+        choices = ", ".join(type(model).model_fields)
+        received = f"{len(given)} ({', '.join(given)})" if given else "none"
+        raise PydanticCustomError("specc_data_one_key", f"expected exactly one {what}: {choices}; received {received}")
+
+
+# -- sources ------------------------------------------------------------------------
+
+
+class KerasDataset(Section):
+    """A `keras.datasets` dataset with keyword arguments for its `load_data`, e.g. {name: imdb, num_words: 10000}."""
+
+    # Any other key is a keyword argument of keras.datasets.<name>.load_data, checked against its signature on loading.
+    model_config = ConfigDict(extra="allow", strict=True)
+
+    name: KerasName = Field(description="The dataset: " + ", ".join(KERAS_DATASETS) + ".")
+
+
+class NpzSource(Section):
+    """Arrays in a NumPy .npz file (saved with numpy.savez); object arrays are refused, nothing is unpickled."""
+
+    path: FilePath = Field(description="The .npz file, relative to the spec file.")
+    x: ArrayNames = Field("x", description="The features' array name, or a mapping {model input name: array name}.")
+    y: ArrayNames = Field("y", description="The labels' array name, or a mapping {model output name: array name}.")
+
+
+class CsvSource(Section):
+    """A CSV file with a header row: one label column; every other column is a numeric feature (float32)."""
+
+    path: FilePath = Field(description="The .csv file, relative to the spec file.")
+    label: StrictStr = Field(description="The header of the label column. Text labels become class indices, in sorted order.")
+
+
+class ImagesSource(Section):
+    """A folder with one sub-folder of images per class, read by keras.utils.image_dataset_from_directory."""
+
+    path: FilePath = Field(description="The folder, relative to the spec file; class names are its sub-folders, sorted.")
+    image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(
+        description="[height, width]: every image is resized to it.")
+    color_mode: Literal["rgb", "grayscale", "rgba"] = Field("rgb", description="1, 3 or 4 channels.")
+
+
+class Source(Section):
+    """Where the data comes from: exactly one key."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    builtin: Union[BuiltinName, None] = Field(
+        None, description="A dataset shipped with specc: digits (8x8 handwritten digits, 1797 samples, 10 classes).")
+    keras: Union[KerasName, KerasDataset, None] = Field(
+        None, description="A keras.datasets dataset, read through Keras's cache (~/.keras/datasets, or $KERAS_HOME/datasets).")
+    npz: Union[NpzSource, None] = None
+    csv: Union[CsvSource, None] = None
+    images: Union[ImagesSource, None] = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "Source":
+        _exactly_one(self, "source")
+        return self
+
+
+# -- transforms ---------------------------------------------------------------------
+
+
+def _reshape_dims(value: Any) -> Any:
+    if isinstance(value, list) and all(type(d) is int for d in value):
+        if any(d == 0 or d < -1 for d in value) or value.count(-1) > 1:
+            raise PydanticCustomError(
+                "specc_data_reshape", f"expected positive sizes, with at most one -1 (the size that fits); received {describe(value)}")
+    return value
+
+
+class Pad(Section):
+    """Pad or truncate variable-length integer sequences (imdb, reuters) to one length, as keras.utils.pad_sequences."""
+
+    length: PositiveInt = Field(description="The length of every sequence after padding or truncating.")
+    padding: Literal["pre", "post"] = Field("pre", description="Pad before (pre) or after (post) each sequence.")
+    truncating: Literal["pre", "post"] = Field("pre", description="Drop values from the start (pre) or the end (post).")
+    value: StrictInt = Field(0, description="The padding value.")
+
+
+class Transform(Section):
+    """One transform, a one-key mapping: rescale, reshape, cast, one_hot or pad."""
+
+    model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
+
+    rescale: Union[Number, None] = Field(None, description="Multiply by this factor (the result is float32), e.g. 0.00392156862745098 for 1/255.")
+    reshape: Union[Annotated[list[StrictInt], Field(min_length=1), BeforeValidator(_reshape_dims)], None] = Field(
+        None, description="The per-sample shape, without the batch dimension; one size may be -1.")
+    cast: Union[DType, None] = Field(None, description="Convert to this dtype.")
+    one_hot: Union[PositiveInt, None] = Field(None, description="Integer class labels to one-hot vectors of this many classes.")
+    pad: Union[Pad, None] = Field(None, description="Pad or truncate variable-length sequences.")
+
+    @model_validator(mode="after")
+    def _one_transform(self) -> "Transform":
+        _exactly_one(self, "transform")
+        return self
+
+    @property
+    def kind(self) -> str:
+        return next(name for name in type(self).model_fields if getattr(self, name) is not None)
+
+    @property
+    def argument(self) -> Any:
+        return getattr(self, self.kind)
+
+
+Transforms = Union[list[Transform], dict[Name, list[Transform]]]
+
+
+class Split(Section):
+    """Fractions carved, seeded by the spec's `seed`, from what the source lacks."""
+
+    validation: Fraction = Field(0.0, description="The fraction of the training data held out for validation.")
+    test: Fraction = Field(0.0, description="The fraction held out for testing; sources with their own test set (keras) keep theirs.")
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self) -> "Split":
+        if self.validation + self.test >= 1:
+            raise PydanticCustomError(
+                "specc_data_split", f"validation + test must leave data to train on; received {self.validation} + {self.test}")
+        return self
+
+
+class DataSection(Section):
+    """The training data: a source, transforms of features and labels, and a split."""
+
+    source: Source = Field(description="Where the data comes from: builtin, keras, npz, csv or images.")
+    features: Transforms = Field(
+        default_factory=list,
+        description="Transforms of the inputs, in order; a mapping {model input name: [...]} for models with several inputs.")
+    labels: Transforms = Field(
+        default_factory=list,
+        description="Transforms of the targets, in order; a mapping {model output name: [...]} for models with several outputs.")
+    split: Split = Field(default_factory=Split, description="Validation and test fractions carved from the source.")
+    shuffle_buffer: Union[PositiveInt, None] = Field(None, description="The shuffle buffer size; default: the whole training set.")
