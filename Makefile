@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 # Keras reads ~/.keras/keras.json when this is unset; specc never leaves it to chance.
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: run test bench generated
+.PHONY: run test bench generated graphviz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/specc validate specs/
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed graphviz
 	$(PY) -m pytest
+
+# `specc build --plot` needs Graphviz's `dot` program (Debian's graphviz package).
+graphviz:
+	@command -v dot >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
+		|| echo "could not install graphviz (not root?): the --plot tests will be skipped"
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py
