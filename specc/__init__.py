@@ -16,7 +16,7 @@ from specc.errors import Diagnostic, Location, SpecError
 from specc.ir import Spec
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "load"]
+__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "build_model", "load"]
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
@@ -34,3 +34,10 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     if overrides:
         source = apply_overrides(source, list(overrides))
     return validate_source(source)
+
+
+def build_model(spec: "Spec | str | os.PathLike", *, compile: bool = True):
+    """The Keras model a spec (or spec file) describes; see `specc.build.build_model`."""
+    from specc.build import build_model as build
+
+    return build(spec, compile=compile)
