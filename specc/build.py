@@ -12,6 +12,8 @@ that do not fit) becomes a located `SpecError` naming the layer and the shapes.
 from __future__ import annotations
 
 import os
+import re
+from pathlib import Path
 from typing import Any
 
 from specc.catalog import load_catalog
@@ -101,7 +103,11 @@ class _Builder:
             trainable = args.pop("trainable", True)
             if "input_shape" not in args and upstream and len(upstream) == 1:
                 args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
-            model = self._guard(node, lambda: keras_callable(info)(name=node.name, **args))
+            try:
+                model = keras_callable(info)(name=node.name, **args)
+            except Exception as err:
+                raise self.error(node, _application_failure(err, args.get("weights")), at="weights"
+                                 if args.get("weights") == "imagenet" else None) from None
             model.trainable = trainable
             return model
         return self._guard(node, lambda: keras_callable(info)(name=node.name, **args))
@@ -226,6 +232,19 @@ class _Builder:
         if node.block:
             where += f" in block instance '{node.block}'"
         return SpecError([Diagnostic(message, self._location(path), where)])
+
+
+def _application_failure(err: Exception, weights: Any) -> str:
+    """Why a keras.applications model could not be made; for `imagenet`, where its file belongs."""
+    text = _first_line(err)
+    url = re.search(r"https?://\S+?(?=[\s:]|$)", str(err))
+    if weights == "imagenet" and url:
+        cache = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
+        name = url.group(0).rstrip("/").rsplit("/", 1)[-1]
+        return (f"weights: imagenet needs {name} in Keras's cache, {cache}, and it is not there (downloading it "
+                f"failed: {text}). Download {url.group(0)} where there is a network and place it in {cache}, "
+                "or give weights: the path of a local weights file")
+    return f"Keras cannot create it: {text}"
 
 
 def _shape(tensor) -> str:
