@@ -122,17 +122,22 @@ class CompileSection(Section):
 
 
 class TrainSection(Section):
-    """Arguments of `keras.Model.fit`."""
+    """Arguments of `keras.Model.fit` (validation data comes from `data.split.validation`), and mixed precision."""
 
     epochs: PositiveInt = 1
     batch_size: PositiveInt = 32
     shuffle: StrictBool = True
-    validation_split: Annotated[Number, Field(ge=0, lt=1)] = 0.0
     validation_freq: PositiveInt = 1
     class_weight: Union[dict[StrictInt, Number], None] = None
     steps_per_epoch: Union[PositiveInt, None] = None
     verbose: Union[Literal["auto", 0, 1, 2]] = "auto"
     callbacks: list[Callback] = Field(default_factory=list)
+    mixed_precision: StrictBool = Field(
+        False, description="Train with the mixed_float16 policy (float16 compute, float32 weights): fast on GPUs, slow on CPUs.")
+
+
+# After Section and the shared types above: specc.data.schema builds on them.
+from specc.data.schema import DataSection  # noqa: E402
 
 
 class SpecDocument(Section):
@@ -150,4 +155,4 @@ class SpecDocument(Section):
     model: ModelSection
     compile: Union[CompileSection, None] = None
     train: Union[TrainSection, None] = None
-    data: Union[dict[StrictStr, Any], None] = Field(None, description="The data source (designed in a later version).")
+    data: Union[DataSection, None] = Field(None, description="The training data: a source, transforms and a split.")

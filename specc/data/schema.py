@@ -114,10 +114,10 @@ class Source(Section):
 
 
 def _reshape_dims(value: Any) -> Any:
-    if isinstance(value, list) and all(type(d) is int for d in value):
-        if any(d == 0 or d < -1 for d in value) or value.count(-1) > 1:
-            raise PydanticCustomError(
-                "specc_data_reshape", f"expected positive sizes, with at most one -1 (the size that fits); received {describe(value)}")
+    numbers = isinstance(value, list) and all(type(d) is int for d in value)
+    if numbers and (any(d == 0 or d < -1 for d in value) or value.count(-1) > 1):
+        raise PydanticCustomError(
+            "specc_data_reshape", f"expected positive sizes, with at most one -1 (the size that fits); received {describe(value)}")
     return value
 
 
@@ -135,7 +135,8 @@ class Transform(Section):
 
     model_config = ConfigDict(json_schema_extra={"minProperties": 1, "maxProperties": 1})
 
-    rescale: Union[Number, None] = Field(None, description="Multiply by this factor (the result is float32), e.g. 0.00392156862745098 for 1/255.")
+    rescale: Union[Number, None] = Field(
+        None, description="Multiply by this factor (the result is float32), e.g. 0.00392156862745098 for 1/255.")
     reshape: Union[Annotated[list[StrictInt], Field(min_length=1), BeforeValidator(_reshape_dims)], None] = Field(
         None, description="The per-sample shape, without the batch dimension; one size may be -1.")
     cast: Union[DType, None] = Field(None, description="Convert to this dtype.")

@@ -1,0 +1,218 @@
+"""Reading `data.source`: each source to NumPy arrays, as the source has them.
+
+A source gives features `x` and labels `y`, each one array or a mapping
+{model input/output name: array}, and, when it has its own, a test set
+(the keras datasets). Transforms and splits come after (`specc.data`).
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import math
+import zipfile
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Union
+
+import numpy as np
+
+from specc.data.locate import Locator
+from specc.data.schema import CsvSource, ImagesSource, KerasDataset, NpzSource, Source
+from specc.errors import did_you_mean
+
+Part = Union[np.ndarray, dict[str, np.ndarray]]
+
+
+@dataclass
+class Raw:
+    """What a source holds, before transforms."""
+
+    x: Part
+    y: Part
+    test: tuple[Part, Part] | None = None  # the source's own test set, if it has one
+    name: str = ""  # for messages: "digits", "keras.datasets.mnist", "d.npz"
+
+
+SOURCE = ("data", "source")
+
+
+def read(source: Source, locate: Locator) -> Raw:
+    if source.builtin is not None:
+        return builtin(source.builtin)
+    if source.keras is not None:
+        return keras_dataset(source.keras, locate)
+    if source.npz is not None:
+        return npz(source.npz, locate)
+    if source.csv is not None:
+        return csv_file(source.csv, locate)
+    return images(source.images, locate)
+
+
+# -- builtin ------------------------------------------------------------------------
+
+
+def builtin(name: str) -> Raw:
+    """digits: 1797 8x8 images of handwritten digits as 64 values in 0..16 (uint8), labels 0..9."""
+    resource = files("specc.data").joinpath("builtin", f"{name}.csv.gz")
+    with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
+        table = np.loadtxt(text, delimiter=",", dtype=np.uint8)
+    return Raw(table[:, :-1], table[:, -1], name=name)
+
+
+# -- keras.datasets ---------------------------------------------------------------------
+
+
+def keras_dataset(given: Any, locate: Locator) -> Raw:
+    from specc.data import keras_cache
+
+    path = SOURCE + ("keras",)
+    name, kwargs = (given.name, dict(given.model_extra or {})) if isinstance(given, KerasDataset) else (given, {})
+    known = keras_cache.load_data_parameters(name)
+    for key in kwargs:
+        if key not in known:
+            takes = ", ".join(known) if known else "no arguments"
+            raise locate.error(path + (key,), f"unknown argument '{key}' for keras.datasets.{name}.load_data (it takes {takes})."
+                               + did_you_mean(key, known), where=f"data.source.keras ({name})", at_key=True)
+    try:
+        (x, y), (x_test, y_test) = keras_cache.load_keras_dataset(name, kwargs)
+    except keras_cache.CacheProblem as err:
+        raise locate.error(path, str(err)) from err.__cause__
+    return Raw(np.asarray(x), np.asarray(y), (np.asarray(x_test), np.asarray(y_test)), f"keras.datasets.{name}")
+
+
+# -- files ------------------------------------------------------------------------------
+
+
+def _existing(value: str, path: tuple, locate: Locator, *, folder: bool = False) -> Path:
+    """The file (or folder) a spec names, relative to the file that names it; a located error if there is none."""
+    target = locate.base_dir(path) / value
+    kind = "folder" if folder else "file"
+    try:
+        found = target.is_dir() if folder else target.is_file()
+        exists = target.exists()
+    except (OSError, ValueError) as err:  # a name too long, a NUL byte
+        raise locate.error(path, f"cannot use {value!r}: {getattr(err, 'strerror', None) or err}") from None
+    if not found:
+        why = f"not a {kind}" if exists else f"no such {kind}"
+        raise locate.error(path, f"{why}: {value} (looked at {_shown(target)})")
+    return target
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path.resolve())
+
+
+def npz(source: NpzSource, locate: Locator) -> Raw:
+    at = SOURCE + ("npz",)
+    file = _existing(source.path, at + ("path",), locate)
+    try:
+        archive = np.load(file, allow_pickle=False)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+        raise locate.error(at + ("path",), f"cannot read {source.path} as a .npz file: {err}") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise locate.error(at + ("path",), f"{source.path} holds one array (a .npy file); specc reads .npz files "
+                           "with named arrays (numpy.savez(path, x=..., y=...))")
+    with archive:
+        names = list(archive.files)
+
+        def array(name: str, path: tuple) -> np.ndarray:
+            if name not in names:
+                raise locate.error(path, f"no array '{name}' in {source.path} (it has {', '.join(names) or 'none'})."
+                                   + did_you_mean(name, names), where="data.source.npz")
+            try:
+                return archive[name]
+            except ValueError as err:  # object arrays need pickle, which specc never runs on a data file
+                raise locate.error(path, f"array '{name}' in {source.path} cannot be read without unpickling "
+                                   f"Python objects, which specc does not do ({err})", where="data.source.npz") from None
+            except (OSError, zipfile.BadZipFile, EOFError) as err:
+                raise locate.error(path, f"array '{name}' in {source.path} is damaged: {err}", where="data.source.npz") from None
+
+        def part(spec: Any, key: str) -> Part:
+            if isinstance(spec, str):
+                return array(spec, at + (key,))
+            return {model_name: array(array_name, at + (key, model_name)) for model_name, array_name in spec.items()}
+
+        return Raw(part(source.x, "x"), part(source.y, "y"), name=source.path)
+
+
+def csv_file(source: CsvSource, locate: Locator) -> Raw:
+    at = SOURCE + ("csv",)
+    file = _existing(source.path, at + ("path",), locate)
+    try:
+        with open(file, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = [(reader.line_num, row) for row in reader if row and any(cell.strip() for cell in row)]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise locate.error(at + ("path",), f"cannot read {source.path}: {err}") from None
+    if not rows:
+        raise locate.error(at + ("path",), f"{source.path} is empty: it needs a header row and data rows")
+    header = [cell.strip() for cell in rows[0][1]]
+    if source.label not in header:
+        raise locate.error(at + ("label",), f"no column '{source.label}' in {source.path} (its columns: {', '.join(header)})."
+                           + did_you_mean(source.label, header), where="data.source.csv")
+    if len(rows) < 2:
+        raise locate.error(at + ("path",), f"{source.path} has a header row but no data")
+    label_at = header.index(source.label)
+    features = [i for i in range(len(header)) if i != label_at]
+    x = np.empty((len(rows) - 1, len(features)), dtype=np.float32)
+    labels: list[str] = []
+    for r, (line, row) in enumerate(rows[1:]):
+        if len(row) != len(header):
+            raise locate.error(at + ("path",), f"{source.path}, line {line}: {len(row)} values; the header has {len(header)}")
+        for c, i in enumerate(features):
+            try:
+                x[r, c] = float(row[i])
+            except ValueError:
+                raise locate.error(at + ("path",), f"{source.path}, line {line}, column '{header[i]}': "
+                                   f"{row[i].strip()!r} is not a number (every column but the label is a numeric feature)") from None
+        labels.append(row[label_at].strip())
+    return Raw(x, _labels(labels), name=source.path)
+
+
+def _labels(values: list[str]) -> np.ndarray:
+    """Numeric labels as numbers (int64 when all are whole); text labels as class indices in sorted order."""
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError:
+        classes = sorted(set(values))
+        index = {c: i for i, c in enumerate(classes)}
+        return np.array([index[v] for v in values], dtype=np.int64)
+    if all(math.isfinite(n) and n == int(n) for n in numbers):
+        return np.array(numbers, dtype=np.int64)
+    return np.array(numbers, dtype=np.float32)
+
+
+def images(source: ImagesSource, locate: Locator) -> Raw:
+    """A folder of class folders, read by keras.utils.image_dataset_from_directory.
+
+    That loader yields a batched tf.data.Dataset; specc turns it into arrays
+    (this source is meant for small folders) so that transforms, splits and the
+    input pipeline are the same code for every source.
+    """
+    at = SOURCE + ("images",)
+    folder = _existing(source.path, at + ("path",), locate, folder=True)
+    classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not classes:
+        raise locate.error(at + ("path",), f"{source.path} has no sub-folders: put each class's images in a folder "
+                           "named after the class")
+    import keras
+
+    try:
+        dataset = keras.utils.image_dataset_from_directory(
+            str(folder), labels="inferred", label_mode="int", color_mode=source.color_mode, batch_size=256,
+            image_size=tuple(source.image_size), shuffle=False, verbose=False)
+    except ValueError as err:  # no images found, ...
+        raise locate.error(at + ("path",), f"cannot read images from {source.path}: {err}") from None
+    xs, ys = [], []
+    try:
+        for x, y in dataset.as_numpy_iterator():
+            xs.append(x)
+            ys.append(y)
+    except Exception as err:  # tf.errors.InvalidArgumentError: a file with an image extension that is not an image
+        raise locate.error(at + ("path",), f"cannot decode an image in {source.path}: {getattr(err, 'message', err)}") from None
+    return Raw(np.concatenate(xs), np.concatenate(ys).astype(np.int64), name=source.path)
