@@ -19,7 +19,7 @@ from typing import Any
 from specc.catalog import load_catalog
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Graph, LayerNode, Ref, Spec
-from specc.keras_objects import convert_args, instantiate, keras_callable
+from specc.keras_objects import convert_args, instantiate, keras_callable, optimizer
 
 
 def import_keras():
@@ -63,7 +63,7 @@ def compile_model(model, spec: Spec) -> None:
     section = spec.document.compile
     raw = spec.resolved.get("compile") or {}
     model.compile(
-        optimizer=instantiate("optimizer", raw.get("optimizer", "rmsprop")),
+        optimizer=optimizer(raw.get("optimizer", "rmsprop")),
         loss=_per_output(raw.get("loss"), "loss"),
         loss_weights=section.loss_weights,
         metrics=_per_output(raw.get("metrics"), "metric"),
@@ -101,6 +101,12 @@ class _Builder:
         args = convert_args(info, node.args)
         if node.kind == "application":
             trainable = args.pop("trainable", True)
+            weights = args.get("weights")
+            if isinstance(weights, str) and weights != "imagenet" and not os.path.isabs(weights):
+                # Like every path in a spec: relative to the file that wrote it.
+                written = self._location(node.path + (node.type, "weights"))
+                folder = Path(written.file).parent if written and Path(written.file).is_file() else Path.cwd()
+                args["weights"] = str(folder / weights)
             if "input_shape" not in args and upstream and len(upstream) == 1:
                 args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
             try:
@@ -134,21 +140,33 @@ class _Builder:
         layers = [self.make_layer(node) for node in self.graph.layers]  # created first, as in keras.Sequential([...])
         stack = [self.input_tensor(self.graph.inputs[0])] if self.graph.inputs else []
         try:
-            return keras.Sequential([*stack, *layers], name=self.spec.name)
+            model = keras.Sequential([*stack, *layers], name=self.spec.name)
         except Exception:
             # Find which layer failed, on fresh copies, so the message can point at it.
             self.functional(check_only=True)
             raise
+        if stack:  # built: check what Keras accepted, as for a functional model
+            tensors = {self.graph.inputs[0].name: model.inputs[0]}
+            tensors.update((node.name, layer.output) for node, layer in zip(self.graph.layers, layers))
+            self.check_built(tensors)
+        return model
 
     def functional(self, check_only: bool = False):
         keras = self.keras
         tensors: dict[str, Any] = {node.name: self.input_tensor(node) for node in self.graph.inputs}
         layers: dict[str, Any] = {}
+        first_call: dict[str, list] = {}  # a shared layer's owner -> the inputs it was built for
         for node in self.graph.layers:
             inputs = [self.tensor(node, ref, tensors) for ref in node.inputs]
             owner = node.shares or node.name
             if owner not in layers:
                 layers[owner] = self.make_layer(self._owner(owner) if node.shares else node, inputs)
+                first_call[owner] = inputs
+            elif [_shape(t) for t in inputs] != [_shape(t) for t in first_call[owner]]:
+                # Keras would accept the call and fail only when training, deep in TensorFlow.
+                raise self.error(node, f"'{owner}' was built for input{'s' if len(inputs) > 1 else ''} of shape "
+                                       f"{', '.join(_shape(t) for t in first_call[owner])}; a shared layer needs the same "
+                                       f"here, but gets {', '.join(_shape(t) for t in inputs)}", at="inputs")
             try:
                 tensors[node.name] = self.call(node, layers[owner], inputs)
             except SpecError:
@@ -159,8 +177,7 @@ class _Builder:
                                        f"{shapes}: {_first_line(err)}") from None
         if check_only:
             return None
-        self.check_forgotten_flatten(tensors)
-        outputs = [self.tensor_for_output(name, tensors) for name in self.graph.outputs]
+        outputs = self.check_built(tensors)
         model_inputs = [tensors[node.name] for node in self.graph.inputs]
         return keras.Model(
             inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
@@ -194,6 +211,26 @@ class _Builder:
             raise SpecError([Diagnostic(f"'{name}' has {len(value)} outputs; a model output must be one tensor",
                                         self._location(("model", "outputs")), "model.outputs")])
         return value
+
+    def check_built(self, tensors: dict) -> list:
+        """What Keras builds without complaint but is surely a mistake; returns the output tensors."""
+        outputs = [self.tensor_for_output(name, tensors) for name in self.graph.outputs]
+        self.check_declared_input_shapes(tensors)
+        self.check_forgotten_flatten(tensors)
+        return outputs
+
+    def check_declared_input_shapes(self, tensors: dict) -> None:
+        """`input_shape` on a layer whose real input has another shape (Keras only warns, and ignores it)."""
+        for node in self.graph.layers:
+            declared = node.args.get("input_shape")
+            if not isinstance(declared, list) or len(node.inputs) != 1:
+                continue
+            actual = tuple(tensors[node.inputs[0].name].shape[1:])
+            if len(actual) != len(declared) or any(d is not None and a is not None and d != a
+                                                   for d, a in zip(declared, actual)):
+                raise self.error(node, f"input_shape {tuple(declared)} does not match the shape of its input "
+                                       f"'{node.inputs[0]}', {actual}: Keras would ignore input_shape here. Fix one "
+                                       "of them (the model's input shape is declared in model.inputs)", at="input_shape")
 
     def check_forgotten_flatten(self, tensors: dict) -> None:
         """Dense on an image-like (4-D or more) tensor that stays image-like up to a model output.
@@ -252,10 +289,21 @@ def _shape(tensor) -> str:
     return str(tuple(shape)) if shape is not None else type(tensor).__name__
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_KERAS_PREAMBLE = re.compile(r"^Exception encountered when calling [\w.]+\(\)\.\s*")
+_RANK_HINT = re.compile(r"expected (min_)?ndim=(\d+), found ndim=(\d+)")
+
+
 def _first_line(err: Exception) -> str:
-    """Keras's message without the call-context it appends ("Arguments received by ...")."""
-    text = str(err).strip() or type(err).__name__
-    for marker in ("\n\nArguments received by", "\nArguments received by", "\n\nCall arguments received"):
+    """Keras's message without its decorations: colour codes, the "Exception encountered when
+    calling X.call()." preamble and the call context it appends ("Arguments received by ...")."""
+    text = _ANSI.sub("", str(err)).strip() or type(err).__name__
+    for marker in ("Arguments received by", "Call arguments received"):
         text = text.split(marker)[0]
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return " ".join(lines[:3]) if lines else type(err).__name__
+    lines = [_KERAS_PREAMBLE.sub("", line.strip()) for line in text.splitlines()]
+    text = " ".join(line for line in lines if line)[:600] or type(err).__name__
+    rank = _RANK_HINT.search(text)
+    if rank:  # Keras states ranks with the batch axis; say what to do about it
+        text += (f" (the layer takes inputs of rank {rank.group(2)}, batch axis included: add a Reshape before it"
+                 f"{' or a Flatten' if int(rank.group(3)) > int(rank.group(2)) else ''})")
+    return text

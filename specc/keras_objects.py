@@ -17,10 +17,12 @@ import importlib
 from typing import Any
 
 from specc.catalog import ArgInfo, ClassInfo, load_catalog
+from specc.lower import to_snake_case
 from specc.objects import NESTED_KINDS, split_object
 
 # Kinds whose identifiers Keras cannot resolve from a string (no `get()` takes them).
 _ALWAYS_INSTANTIATE = {"callback", "schedule"}
+_NAMED_BY_COUNTER = {"optimizer", "metric"}
 
 
 def keras_callable(info: ClassInfo) -> Any:
@@ -38,7 +40,19 @@ def instantiate(kind: str, value: Any) -> Any:
     if isinstance(value, str) and (name not in catalog.classes or (name in catalog.identifiers and kind not in _ALWAYS_INSTANTIATE)):
         return value
     info = catalog.classes[name]
-    return keras_callable(info)(**convert_args(info, args or {}))
+    kwargs = convert_args(info, args or {})
+    if kind in _NAMED_BY_COUNTER and "name" in info.args and info.args["name"].default is None and "name" not in kwargs:
+        # Keras names these adam, adam_1, ... by a process-wide counter; a spec's objects must not
+        # depend on what was built before them, so give them the name a fresh process would.
+        kwargs["name"] = to_snake_case(name)
+    return keras_callable(info)(**kwargs)
+
+
+def optimizer(value: Any) -> Any:
+    """The compile section's optimizer, always an instance with a stable name (see instantiate)."""
+    if isinstance(value, str):
+        value = {load_catalog()["optimizer"].identifiers.get(value, value): None}
+    return instantiate("optimizer", value)
 
 
 def convert_args(info: ClassInfo, args: dict[str, Any]) -> dict[str, Any]:

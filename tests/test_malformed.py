@@ -614,7 +614,7 @@ HYPOTHESIS = settings(max_examples=250, deadline=None, derandomize=True, databas
 VOCABULARY = [
     "specc", "name", "description", "seed", "params", "model", "inputs", "shape", "dtype", "layers", "outputs",
     "blocks", "compile", "optimizer", "loss", "loss_weights", "metrics", "train", "epochs", "batch_size",
-    "callbacks", "validation_split", "class_weight", "data", "Dense", "Conv2D", "Add", "Concatenate", "Flatten",
+    "callbacks", "class_weight", "data", "Dense", "Conv2D", "Add", "Concatenate", "Flatten",
     "Dropout", "units", "filters", "kernel_size", "activation", "rate", "residual", "repeat", "input", "input_shape",
     "Adam", "learning_rate", "ExponentialDecay", "EarlyStopping", "mse", "accuracy", "relu", "softmax", "???",
     "<<", "name_1", "dense",
@@ -761,7 +761,7 @@ def skeleton_specs(draw):
     if draw(st.booleans()):
         spec["train"] = draw(st.fixed_dictionaries({}, optional={
             "epochs": st.integers(-1, 5), "batch_size": st.integers(-1, 64),
-            "validation_split": st.floats(-1, 2), "verbose": st.sampled_from(["auto", 0, 1, 2, 3]),
+            "verbose": st.sampled_from(["auto", 0, 1, 2, 3]),
             "class_weight": st.dictionaries(st.integers(0, 3), st.floats(0, 2), max_size=2),
             "callbacks": st.lists(st.sampled_from(["EarlyStopping", {"EarlyStopping": {"patience": 2}},
                                                    {"ModelCheckpoint": {"filepath": "m.keras"}}, {"Nope": {}}]),
