@@ -19,7 +19,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/specc validate specs/
+	$(VENV)/bin/specc train specs/quickstart.yaml
 
 test: $(VENV)/.installed graphviz
 	$(PY) -m pytest

@@ -16,7 +16,7 @@ from specc.errors import Diagnostic, Location, SpecError
 from specc.ir import Spec
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "build_model", "load"]
+__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "TrainResult", "build_model", "load", "train"]
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
@@ -41,3 +41,9 @@ def build_model(spec: "Spec | str | os.PathLike", *, compile: bool = True):
     from specc.build import build_model as build
 
     return build(spec, compile=compile)
+
+
+# `specc.train(spec, overrides=..., out=..., resume=...)`: the function, bound over the submodule of the same
+# name (a wrapper defined here would be replaced by the submodule on its first import). Importing it is cheap:
+# specc.train imports Keras only when it trains.
+from specc.train import TrainResult, train  # noqa: E402

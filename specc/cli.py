@@ -80,6 +80,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(build)
     build.set_defaults(run=run_build)
 
+    train = commands.add_parser("train", help="build, train and evaluate the model; write a run folder")
+    train.add_argument("spec", metavar="SPEC")
+    train.add_argument("--out", metavar="DIR", help="the run folder (default: runs/NAME, NAME from the spec)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the unfinished run in the run folder from its last completed epoch")
+    add_overrides(train)
+    train.set_defaults(run=run_train)
+
     schema = commands.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     schema.add_argument("-o", "--output", default=str(DEFAULT_SCHEMA_PATH),
                         help=f"where to write it (default: {DEFAULT_SCHEMA_PATH}; '-' for standard output)")
@@ -184,6 +192,33 @@ def save_model_atomic(model, path: Path) -> None:
 
     with atomic_path(path) as tmp:
         model.save(tmp)
+
+
+# -- train ---------------------------------------------------------------------
+
+
+def run_train(args: argparse.Namespace) -> Exit:
+    """`specc train`: a thin layer over `specc.train`; Ctrl-C says how to resume."""
+    from specc.train import RunFolderError, TrainingInterrupted, resume_command, train
+
+    spec = load_or_report(args.spec, args.overrides)
+    if spec is None:
+        return Exit.INVALID
+    try:
+        result = train(spec, out=args.out, resume=args.resume)
+    except SpecError as err:
+        print(err)
+        return Exit.INVALID
+    except RunFolderError as err:
+        raise UsageError(str(err)) from None
+    except TrainingInterrupted as err:
+        print(f"specc: interrupted; {err.run_dir} keeps every completed epoch. Continue with --resume:\n"
+              f"  {resume_command(args.spec, args.overrides, args.out)}", file=sys.stderr)
+        return Exit.INTERRUPTED
+    scores = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
+    print(f"{result.evaluated_on}: {scores}")
+    print(f"run folder: {result.run_dir}", file=sys.stderr)
+    return Exit.OK
 
 
 # -- validate ------------------------------------------------------------------

@@ -761,7 +761,8 @@ def skeleton_specs(draw):
     if draw(st.booleans()):
         spec["train"] = draw(st.fixed_dictionaries({}, optional={
             "epochs": st.integers(-1, 5), "batch_size": st.integers(-1, 64),
-            "verbose": st.sampled_from(["auto", 0, 1, 2, 3]),
+            # validation_split is no longer a train key (data.split replaces it): an unknown key now.
+            "validation_split": st.floats(-1, 2), "verbose": st.sampled_from(["auto", 0, 1, 2, 3]),
             "class_weight": st.dictionaries(st.integers(0, 3), st.floats(0, 2), max_size=2),
             "callbacks": st.lists(st.sampled_from(["EarlyStopping", {"EarlyStopping": {"patience": 2}},
                                                    {"ModelCheckpoint": {"filepath": "m.keras"}}, {"Nope": {}}]),

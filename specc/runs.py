@@ -1,0 +1,229 @@
+"""The run folder of `specc train`: what it holds, whether it can be used, the history, the curves.
+
+    runs/<spec name>/
+      spec.resolved.yaml   the fully resolved spec, headed by its sha256 (written first)
+      history.json         per-epoch lists keyed like Keras's History, plus `epochs` (rewritten after every epoch)
+      backup/              BackupAndRestore's state while training (removed once the run is finished)
+      model.keras          the trained model (written when fit ends)
+      curves.png           loss and each metric per epoch, training and validation
+      metrics.json         the evaluation on the test split (written last: it marks a finished run)
+
+Every file is written atomically (`specc.atomic`), so a killed run leaves
+each file whole or absent, and `--resume` continues from the last completed
+epoch. Nothing here imports Keras; the curves use matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from specc.atomic import atomic_path, write_text
+
+RESOLVED = "spec.resolved.yaml"
+HISTORY = "history.json"
+MODEL = "model.keras"
+CURVES = "curves.png"
+METRICS = "metrics.json"
+BACKUP = "backup"
+OWN_FILES = (RESOLVED, HISTORY, MODEL, CURVES, METRICS)  # callbacks may not write over these
+
+NEW, RESUME = "new", "resume"
+
+
+class RunFolderError(Exception):
+    """The run folder cannot be used as asked: it holds a run already, or the spec changed. A usage error."""
+
+
+def default_run_dir(spec_name: str) -> Path:
+    return Path("runs") / spec_name
+
+
+def saved_hash(run_dir: Path) -> str | None:
+    """The sha256 in the header of the run's spec.resolved.yaml (see `specc.resolve.render_resolved`)."""
+    try:
+        with open(run_dir / RESOLVED, encoding="utf-8") as handle:
+            head = [handle.readline() for _ in range(5)]
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in head:
+        match = re.match(r"#\s*sha256:\s*([0-9a-f]{64})\s*$", line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def check_run_dir(run_dir: Path, spec_hash: str, resume: bool) -> str:
+    """NEW for an absent or empty folder, RESUME for an unfinished run of the same spec with `resume`.
+
+    Anything else raises RunFolderError saying what to do: specc never writes
+    over or deletes a folder's files that it did not make for this run.
+    """
+    shown = str(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunFolderError(f"{shown} is not a folder: choose the run folder with --out DIR")
+    try:
+        entries = list(run_dir.iterdir()) if run_dir.exists() else []
+    except OSError as err:
+        raise RunFolderError(f"cannot read {shown}: {err.strerror or err}") from None
+    if not entries:
+        return NEW
+    if not (run_dir / RESOLVED).is_file():
+        raise RunFolderError(f"{shown} already holds files that are not a specc run: choose another folder with --out DIR")
+    if (run_dir / METRICS).is_file():
+        raise RunFolderError(f"{shown} holds a finished run: choose another folder with --out DIR "
+                             "(or move that run away); --resume only continues an unfinished run")
+    if not resume:
+        raise RunFolderError(f"{shown} holds an unfinished run: continue it with --resume, or start a new run in "
+                             "another folder with --out DIR")
+    found = saved_hash(run_dir)
+    if found != spec_hash:
+        was = f"sha256 {found[:12]}..." if found else "an unreadable hash"
+        raise RunFolderError(f"the spec changed since the run in {shown} started ({was} there, sha256 {spec_hash[:12]}... "
+                             "now): resume it with the same spec and --set values, or start a new run with --out DIR")
+    return RESUME
+
+
+# -- JSON ----------------------------------------------------------------------------
+
+
+def write_json(path: Path, data: Any) -> None:
+    """A mapping, one key per line (a history's lists each on one line), written atomically."""
+    if isinstance(data, dict):
+        text = "{\n" + ",\n".join(f"  {json.dumps(str(k))}: {json.dumps(v)}" for k, v in data.items()) + "\n}\n"
+    else:
+        text = json.dumps(data, indent=2) + "\n"
+    write_text(path, text)
+
+
+def read_json(path: Path) -> Any:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+# -- history -------------------------------------------------------------------------
+
+
+class History:
+    """Per-epoch values keyed like Keras's `History.history`, aligned with `epochs` (0-based).
+
+    A key missing from an epoch's logs (`val_*` with validation_freq > 1) is
+    None there. Recording epoch k drops any entries for epochs >= k first, so
+    a resumed run that repeats an epoch replaces it: each epoch appears once.
+    """
+
+    def __init__(self, data: dict[str, list] | None = None):
+        self.data: dict[str, list] = {"epochs": []}
+        if data:
+            self.data.update({key: list(values) for key, values in data.items()})
+
+    @classmethod
+    def read(cls, path: Path) -> "History":
+        """The history saved in `path`; an empty one if there is none yet. RunFolderError if it is damaged."""
+        if not path.exists():
+            return cls()
+        try:
+            data = read_json(path)
+        except (OSError, ValueError) as err:
+            raise RunFolderError(f"cannot read {path}: {err}") from None
+        epochs = data.get("epochs") if isinstance(data, dict) else None
+        if not isinstance(epochs, list) or not all(isinstance(v, list) and len(v) == len(epochs) for v in data.values()):
+            raise RunFolderError(f"{path} is not a specc history (per-epoch lists with `epochs`)")
+        return cls(data)
+
+    @property
+    def epochs(self) -> list[int]:
+        return self.data["epochs"]
+
+    def record(self, epoch: int, logs: dict[str, Any]) -> None:
+        keep = sum(1 for e in self.epochs if e < epoch)
+        for key in list(self.data):
+            self.data[key] = self.data[key][:keep]
+            if key != "epochs" and all(v is None for v in self.data[key]) and key not in logs:
+                del self.data[key]
+        for key, value in logs.items():
+            if _number(value) is not None and key not in self.data:
+                self.data[key] = [None] * keep
+        for key in self.data:
+            if key != "epochs":
+                self.data[key].append(_number(logs.get(key)))
+        self.epochs.append(int(epoch))
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number
+
+
+# -- curves --------------------------------------------------------------------------
+
+
+def plot_curves(history: dict[str, list], path: Path, title: str = "") -> None:
+    """A PNG with one panel per quantity (loss first): training and validation against the epoch (1-based)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [e + 1 for e in history.get("epochs", [])]
+    names = [k for k in history if k != "epochs" and not k.startswith("val_")]
+    names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]  # validation-only keys
+    names.sort(key=lambda k: (k != "loss", k == "learning_rate"))
+    panels = max(len(names), 1)
+    columns = min(panels, 3)
+    rows = math.ceil(panels / columns)
+    figure = Figure(figsize=(4.2 * columns, 3.2 * rows), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    for i, name in enumerate(names):
+        axes = figure.add_subplot(rows, columns, i + 1)
+        for key, label, style in ((name, "training", "-"), (f"val_{name}", "validation", "--")):
+            points = [(e, v) for e, v in zip(epochs, history.get(key, [])) if v is not None and math.isfinite(v)]
+            if points:
+                xs, ys = zip(*points)
+                axes.plot(xs, ys, style, marker="o" if len(points) < 30 else None, markersize=3, label=label)
+        axes.set_title(name)
+        axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(True, alpha=0.3)
+        if name == "learning_rate":
+            axes.set_yscale("log")
+        axes.legend()
+    if not names:
+        figure.add_subplot(1, 1, 1).text(0.5, 0.5, "no epochs recorded", ha="center", va="center")
+    if title:
+        figure.suptitle(title)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def remove_backup(run_dir: Path) -> None:
+    """The run's own backup/ folder (BackupAndRestore's files only), once the run is finished."""
+    backup = run_dir / BACKUP
+    if not backup.is_dir():
+        return
+    for child in backup.iterdir():
+        if child.is_file() and (child.name.startswith(("latest.weights.h5", "training_metadata.json", ".saving-"))):
+            child.unlink(missing_ok=True)
+    try:
+        os.rmdir(backup)
+    except OSError:  # something else is in there: leave it
+        pass
+
+
+def discard_new_run(run_dir: Path, *, remove_folder: bool) -> None:
+    """Undo a new run that failed before its first epoch: its spec.resolved.yaml, its backup, and the folder
+    when this run made it and it is then empty."""
+    (run_dir / RESOLVED).unlink(missing_ok=True)
+    remove_backup(run_dir)
+    if not remove_folder:
+        return
+    try:
+        os.rmdir(run_dir)
+    except OSError:  # not empty (or not ours to remove): leave it
+        pass
