@@ -14,8 +14,9 @@
 2. Training throughput (samples/s) for specs/mlp.yaml and specs/cifar10_cnn.yaml
    on random data of the right shape:
      (a) specc's model, fed the way `specc train` feeds it
-         (`specc.data.to_dataset`: from_tensor_slices -> shuffle -> batch -> prefetch),
-     (b) the same model written by hand in Keras, fed by the same tf.data pipeline,
+         (`specc.data.to_dataset`: shuffled sample indices, batched, each batch gathered in one op, prefetched),
+     (b) the same model written by hand in Keras, fed the way a person writes it with tf.data
+         (from_tensor_slices -> shuffle -> batch -> prefetch),
      (c) the hand-written model with `model.fit(x, y, batch_size=..., shuffle=True)` on NumPy arrays.
    One `fit` per variant: a warm-up epoch (tracing), then timed epochs; the
    variants alternate (a, b, c, a, b, c, ...) over the rounds, and each
@@ -299,7 +300,7 @@ def bench_training(keras, name: str, samples: int, rounds: int) -> dict:
         # (a) specc: its model, fed as `specc train` feeds it (to_dataset shuffles; Keras cannot shuffle a dataset)
         "a": Trainee(keras, build_model(spec), dict(
             x=specc_dataset(x, y, batch_size, seed, input_name, output_name), shuffle=False)),
-        # (b) the hand-written model, the same tf.data pipeline written out
+        # (b) the hand-written model, fed by the tf.data pipeline a person writes
         "b": Trainee(keras, by_hand(keras), dict(x=same_pipeline(x, y, batch_size, seed), shuffle=False)),
         # (c) the hand-written model, fit on NumPy arrays
         "c": Trainee(keras, by_hand(keras), dict(x=x, y=y, batch_size=batch_size, shuffle=True)),

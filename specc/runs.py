@@ -39,8 +39,26 @@ class RunFolderError(Exception):
     """The run folder cannot be used as asked: it holds a run already, or the spec changed. A usage error."""
 
 
-def default_run_dir(spec_name: str) -> Path:
-    return Path("runs") / spec_name
+def default_run_dir(spec_name: str, resume: bool = False) -> Path:
+    """Where a run goes without --out: runs/NAME, then runs/NAME-2, runs/NAME-3, ... for later runs.
+
+    A new run takes the first free folder, so training again never needs a folder
+    chosen by hand and never touches an earlier run; with `resume`, the newest
+    folder that holds an unfinished run.
+    """
+    used, number = [], 1
+    while True:
+        folder = Path("runs") / (spec_name if number == 1 else f"{spec_name}-{number}")
+        if not folder.is_dir() or not any(folder.iterdir()):
+            break
+        used.append(folder)
+        number += 1
+    if not resume:
+        return folder
+    unfinished = [f for f in used if (f / RESOLVED).is_file() and not (f / METRICS).is_file()]
+    if not unfinished:
+        raise RunFolderError(f"no unfinished run of {spec_name} under runs/ to resume (name its folder with --out DIR)")
+    return unfinished[-1]
 
 
 def saved_hash(run_dir: Path) -> str | None:

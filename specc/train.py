@@ -75,12 +75,12 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
         location = spec.positions.value(()) if spec.positions is not None else None
         raise SpecError([Diagnostic("train needs a data: section saying what to train on, e.g. "
                                     "data: {source: {builtin: digits}}", location, "data")])
-    run_dir = Path(out) if out is not None else runs.default_run_dir(spec.name)
+    run_dir = Path(out) if out is not None else runs.default_run_dir(spec.name, resume)
     callback_specs = _callback_specs(spec, run_dir)  # located errors before anything runs
     state = runs.check_run_dir(run_dir, content_hash(spec), resume)
     folder_existed = run_dir.exists()
 
-    from specc.data import check_shapes, data_section, load_arrays, to_dataset
+    from specc.data import check_labels, check_shapes, data_section, load_arrays, to_dataset
 
     splits = load_arrays(spec)
     check_shapes(spec, splits)
@@ -96,6 +96,8 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     try:
         fit_done = state == runs.RESUME and (run_dir / runs.MODEL).is_file()  # killed after fit, before the end
         model = keras.saving.load_model(run_dir / runs.MODEL) if fit_done else build_model(spec)
+        if model.built:  # a model without declared inputs gets its shapes from the first batch
+            check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
         history = runs.History.read(run_dir / runs.HISTORY) if state == runs.RESUME else runs.History()
         callbacks = _callbacks(keras, spec, callback_specs, run_dir, history, resume=state == runs.RESUME)
         if state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run

@@ -596,3 +596,44 @@ def test_keras_load_data_arguments_are_checked(tmp_path):
     path = write_spec(tmp_path, "source: {keras: {name: mnist, pth: x.npz}}\n", MNIST_LIKE_MODEL)
     assert_at(one_error(path), path, "pth", "data.source.keras (mnist)",
               "unknown argument 'pth' for keras.datasets.mnist.load_data (it takes path). Did you mean 'path'?")
+
+
+# -- labels against the model's outputs and the loss (checked by `specc train` once the model is built) -------
+
+
+QUICKSTART_SPEC = Path(__file__).resolve().parent.parent / "specs" / "quickstart.yaml"
+
+
+def label_problems(overrides: list[str], output_shape: tuple = (10,)) -> list[str]:
+    from specc.data import check_labels
+
+    spec = specc.load(QUICKSTART_SPEC, overrides)
+    try:
+        check_labels(spec, load_arrays(spec), {spec.graph.outputs[0]: output_shape})
+    except specc.SpecError as err:
+        return [d.format() for d in err.diagnostics]
+    return []
+
+
+def test_labels_that_fit_the_output_and_loss_pass():
+    assert label_problems([]) == []
+    assert label_problems(["data.labels=[]", "compile.loss=sparse_categorical_crossentropy"]) == []
+
+
+def test_class_indices_for_a_one_hot_loss_are_located():
+    (problem,) = label_problems(["data.labels=[]"])
+    assert problem.endswith("error: data.source: the labels are class indices (shape [] per sample), but the loss "
+                            "categorical_crossentropy takes one-hot labels, shaped like the model's output [10]: add "
+                            "`- one_hot: 10` to data.labels, or use sparse_categorical_crossentropy")
+    assert problem.startswith(f"{QUICKSTART_SPEC}:18:11: ")
+
+
+def test_one_hot_labels_for_a_sparse_loss_are_located():
+    (problem,) = label_problems(["compile.loss=sparse_categorical_crossentropy"])
+    assert f"{QUICKSTART_SPEC}:20:12: error: data.labels[0]: the labels have shape [10] per sample, but the loss " \
+           "sparse_categorical_crossentropy takes class indices" in problem
+
+
+def test_labels_of_another_width_than_the_output_are_located():
+    (problem,) = label_problems(["compile.loss=mse"], output_shape=(5,))
+    assert problem.endswith("the labels have shape [10] per sample, but the model's output produces [5]")

@@ -174,9 +174,9 @@ def test_refuses_a_folder_with_an_unfinished_run_or_other_files(tmp_path, monkey
     unfinished.mkdir(parents=True)
     (unfinished / "spec.resolved.yaml").write_text("# sha256: " + "0" * 64 + "\n")
     before = snapshot(unfinished)
-    assert main(["train", str(QUICKSTART)]) == 2
+    assert main(["train", str(QUICKSTART), "--out", "runs/quickstart"]) == 2
     assert "runs/quickstart holds an unfinished run: continue it with --resume" in capsys.readouterr().err
-    assert main(["train", str(QUICKSTART), "--resume"]) == 2
+    assert main(["train", str(QUICKSTART), "--resume"]) == 2  # the newest unfinished run, by default
     assert "the spec changed since the run in runs/quickstart started" in capsys.readouterr().err
     assert snapshot(unfinished) == before
 
@@ -328,3 +328,22 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_behind(tmp_path)
     with pytest.raises((ValueError, specc.SpecError)):
         specc.train(QUICKSTART, overrides=["data.labels=[]", "train.verbose=0"], out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_default_run_folders_are_numbered(tmp_path, monkeypatch):
+    """Training again needs no --out and never touches the earlier run; --resume finds the newest unfinished one."""
+    from specc.runs import RunFolderError, default_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    assert default_run_dir("quickstart") == Path("runs/quickstart")
+    with pytest.raises(RunFolderError, match="no unfinished run of quickstart under runs/"):
+        default_run_dir("quickstart", resume=True)
+    first = specc.train(QUICKSTART, overrides=["train.epochs=1"])
+    second = specc.train(QUICKSTART, overrides=["train.epochs=1"])
+    assert (first.run_dir, second.run_dir) == (Path("runs/quickstart"), Path("runs/quickstart-2"))
+    assert (first.run_dir / "metrics.json").is_file() and (second.run_dir / "metrics.json").is_file()
+    unfinished = tmp_path / "runs" / "quickstart-3"
+    unfinished.mkdir()
+    (unfinished / "spec.resolved.yaml").write_text("# sha256: " + "0" * 64 + "\n")
+    assert default_run_dir("quickstart", resume=True) == Path("runs/quickstart-3")
+    assert default_run_dir("quickstart") == Path("runs/quickstart-4")

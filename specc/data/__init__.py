@@ -25,7 +25,7 @@ from specc.errors import Diagnostic, SpecError, did_you_mean, dotted, split_wher
 if TYPE_CHECKING:
     import numpy as np  # imported where used: `specc validate` imports this module and never needs NumPy
 
-__all__ = ["Arrays", "DataSection", "Splits", "check_shapes", "data_section", "load_arrays", "to_dataset"]
+__all__ = ["Arrays", "DataSection", "Splits", "check_labels", "check_shapes", "data_section", "load_arrays", "to_dataset"]
 
 DATA = ("data",)
 IMPLICIT_INPUT = "input"  # specc.lower's name for the input of a model without one declared
@@ -218,6 +218,64 @@ def _mismatch(node, got: tuple, want: tuple, section: DataSection, n_inputs: int
     return Diagnostic(message, locate.location(at), dotted(at))
 
 
+# Losses that take one-hot labels, and their twins that take class indices.
+_ONE_HOT_LOSSES = {"categorical_crossentropy", "categoricalcrossentropy", "categorical_focal_crossentropy",
+                   "categoricalfocalcrossentropy", "categorical_hinge", "categoricalhinge"}
+_INDEX_LOSSES = {"sparse_categorical_crossentropy", "sparsecategoricalcrossentropy"}
+
+
+def check_labels(spec, splits: Splits, output_shapes: dict[str, tuple]) -> None:
+    """The labels against the built model's outputs and the loss: a located SpecError before training.
+
+    Only what is surely wrong: class indices for a loss that wants one-hot
+    labels (or the reverse), or labels whose per-sample shape cannot match
+    the output. Keras would otherwise fail at the first batch, deep in a traceback.
+    """
+    locate = Locator(spec)
+    section = data_section(spec)
+    problems = []
+    for name, out in output_shapes.items():
+        array = splits.train.y.get(name)
+        if array is None:
+            continue
+        labels, loss = tuple(array.shape[1:]), _loss_name(spec, name)
+        indices = labels in ((), (1,))
+        classes = out[-1] if out and out[-1] is not None else None
+        items, path = _transforms_of(section.labels, name, DATA + ("labels",))
+        at = path + (len(items) - 1,) if items else DATA + ("source",)
+        output = f"output '{name}'" if len(output_shapes) > 1 else "the model's output"
+        message = None
+        if loss in _ONE_HOT_LOSSES and indices and classes and classes > 1:
+            message = (f"the labels are class indices (shape {list(labels)} per sample), but the loss {loss} takes one-hot "
+                       f"labels, shaped like {output} {list(out)}: add `- one_hot: {classes}` to data.labels, or use "
+                       "sparse_categorical_crossentropy")
+        elif loss in _INDEX_LOSSES and not indices:
+            message = (f"the labels have shape {list(labels)} per sample, but the loss {loss} takes class indices "
+                       "(one number per sample): drop one_hot from data.labels, or use categorical_crossentropy")
+        elif not indices and (len(labels) != len(out) or any(o is not None and o != l for o, l in zip(out, labels))):
+            message = f"the labels have shape {list(labels)} per sample, but {output} produces {list(out)}"
+        if message:
+            problems.append(Diagnostic(message, locate.location(at), dotted(at)))
+    if problems:
+        raise SpecError(problems)
+
+
+def _transforms_of(transforms, name: str, path: tuple) -> tuple[list, tuple]:
+    if isinstance(transforms, dict):
+        return transforms.get(name, []), path + (name,)
+    return transforms or [], path
+
+
+def _loss_name(spec, output: str) -> str | None:
+    """The loss of one output, as a lower-case identifier or class name (None when absent or unusual)."""
+    loss = (spec.resolved.get("compile") or {}).get("loss")
+    if isinstance(loss, dict) and output in loss:
+        loss = loss[output]
+    if isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss))
+    return loss.lower() if isinstance(loss, str) else None
+
+
 def to_dataset(arrays: Arrays, batch_size: int, *, shuffle: bool, seed: int | None, shuffle_buffer: int | None):
     """A batched, prefetched tf.data.Dataset of (x, y), shuffled afresh each epoch when `shuffle`.
 
@@ -228,7 +286,14 @@ def to_dataset(arrays: Arrays, batch_size: int, *, shuffle: bool, seed: int | No
 
     x = next(iter(arrays.x.values())) if len(arrays.x) == 1 else dict(arrays.x)
     y = next(iter(arrays.y.values())) if len(arrays.y) == 1 else dict(arrays.y)
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
+    data = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
+    # Shuffle and batch sample *indices*, then gather each batch in one op: slicing the arrays
+    # sample by sample (from_tensor_slices -> shuffle -> batch) made small models slower to train
+    # than Keras's own fit(numpy_arrays), which gathers whole batches too.
+    indices = tf.data.Dataset.range(len(arrays))
     if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer or len(arrays), seed=seed, reshuffle_each_iteration=True)
-    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        indices = indices.shuffle(shuffle_buffer or len(arrays), seed=seed, reshuffle_each_iteration=True)
+    batches = indices.batch(batch_size).map(
+        lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), data),
+        num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return batches.prefetch(tf.data.AUTOTUNE)
