@@ -119,6 +119,36 @@ def cifar10_cnn():
     return model
 
 
+@twin("specs/cifar10_augmented.yaml")
+def cifar10_augmented():
+    keras.utils.set_random_seed(11)
+
+    def conv_bn(prefix: str, filters: int) -> list:
+        return [layers.Conv2D(filters, 3, padding="same", use_bias=False, kernel_regularizer=regularizers.L2(0.0005),
+                              name=f"{prefix}_conv"),
+                layers.BatchNormalization(name=f"{prefix}_bn"),
+                layers.Activation("relu", name=f"{prefix}_relu")]
+
+    model = keras.Sequential([
+        keras.Input(shape=(32, 32, 3), name="image"),
+        layers.RandomFlip("horizontal"),
+        layers.RandomTranslation(0.1, 0.1),
+        layers.Rescaling(1 / 255),
+        *conv_bn("conv_bn", 32), *conv_bn("conv_bn_1", 32),
+        layers.MaxPooling2D(),
+        layers.Dropout(0.2),
+        *conv_bn("conv_bn_2", 64), *conv_bn("conv_bn_3", 64),
+        layers.MaxPooling2D(),
+        layers.Dropout(0.3),
+        layers.GlobalAveragePooling2D(),
+        layers.Dense(10, activation="softmax"),
+    ], name="cifar10_augmented")
+    schedule = optimizers.schedules.CosineDecay(initial_learning_rate=0.002, decay_steps=10000)
+    model.compile(optimizer=optimizers.AdamW(learning_rate=schedule, weight_decay=0.0001),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 @twin("specs/cifar_resnet.yaml")
 def cifar_resnet():
     keras.utils.set_random_seed(1337)
