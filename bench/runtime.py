@@ -141,8 +141,8 @@ def resnet_by_hand(keras):
 
     for stage, (filters, expand, strides, blocks) in enumerate(STAGES, start=2):
         x = bottleneck(x, f"stage{stage}_0", filters, expand, strides, project=True)
-        for copy in range(1, blocks):
-            x = bottleneck(x, f"stage{stage}_{copy}", filters, expand, 1, project=False)
+        for index in range(1, blocks):
+            x = bottleneck(x, f"stage{stage}_{index}", filters, expand, 1, project=False)
     x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     outputs = layers.Dense(10, activation="softmax", name="predictions")(x)
     return keras.Model(image, outputs, name="resnet50_like")

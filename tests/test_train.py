@@ -11,7 +11,6 @@ The subprocess tests run `python -m specc train` in a temporary working folder.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import os
