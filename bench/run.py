@@ -21,6 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import versions  # bench/common.py: the scripts run from bench/
+
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 
@@ -171,20 +173,6 @@ def verdict(ok: bool) -> str:
 
 def row(label: str, times: list[float]) -> str:
     return f"  {label:<46} {ms(statistics.median(times)):>10} {ms(min(times)):>10}   (n={len(times)})"
-
-
-def versions() -> str:
-    from importlib import metadata
-
-    found = []
-    for dist in ("keras", "tensorflow-cpu", "pydantic", "pyyaml"):
-        try:
-            found.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{dist} (not installed)")
-    import specc
-
-    return f"specc {specc.__version__}, Python {platform.python_version()}, " + ", ".join(found)
 
 
 def main(argv: list[str] | None = None) -> int:

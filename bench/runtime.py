@@ -37,6 +37,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from common import versions  # bench/common.py: the scripts run from bench/
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -332,20 +334,6 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "MISS"
 
 
-def versions() -> str:
-    from importlib import metadata
-
-    found = []
-    for dist in ("keras", "tensorflow-cpu"):
-        try:
-            found.append(f"{dist} {metadata.version(dist)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{dist} (not installed)")
-    import specc
-
-    return f"specc {specc.__version__}, Python {platform.python_version()}, " + ", ".join(found)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 build repetitions, a quarter of the data, 2 rounds (a smoke test)")
@@ -359,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
 
     keras = import_keras()
     print(f"specc runtime benchmarks: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {platform.platform()}")
-    print(f"  {versions()}, backend {keras.backend.backend()}")
+    print(f"  {versions(('keras', 'tensorflow-cpu'))}, backend {keras.backend.backend()}")
 
     with tempfile.TemporaryDirectory(prefix="specc-bench-") as tmp:
         build = bench_build(keras, build_repeats, Path(tmp))
