@@ -19,7 +19,7 @@ from typing import Any
 from specc.catalog import load_catalog
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Graph, LayerNode, Ref, Spec
-from specc.keras_objects import convert_args, instantiate, keras_callable, optimizer
+from specc.keras_objects import describe, describe_args, describe_optimizer, keras_callable, realize
 
 
 def import_keras():
@@ -63,11 +63,11 @@ def compile_model(model, spec: Spec) -> None:
     section = spec.document.compile
     raw = spec.resolved.get("compile") or {}
     model.compile(
-        optimizer=optimizer(raw.get("optimizer", "rmsprop")),
-        loss=_per_output(raw.get("loss"), "loss"),
+        optimizer=realize(describe_optimizer(raw.get("optimizer", "rmsprop"))),
+        loss=realize(describe_per_output(raw.get("loss"), "loss")),
         loss_weights=section.loss_weights,
-        metrics=_per_output(raw.get("metrics"), "metric"),
-        weighted_metrics=_per_output(raw.get("weighted_metrics"), "metric"),
+        metrics=realize(describe_per_output(raw.get("metrics"), "metric")),
+        weighted_metrics=realize(describe_per_output(raw.get("weighted_metrics"), "metric")),
         run_eagerly=section.run_eagerly,
         steps_per_execution=section.steps_per_execution,
         jit_compile=section.jit_compile,
@@ -75,15 +75,15 @@ def compile_model(model, spec: Spec) -> None:
     )
 
 
-def _per_output(value: Any, kind: str) -> Any:
+def describe_per_output(value: Any, kind: str) -> Any:
     """A loss or metrics value: one object, a list, or a mapping from output name to either."""
     if value is None:
         return None
     if isinstance(value, list):
-        return [_per_output(v, kind) for v in value]
+        return [describe_per_output(v, kind) for v in value]
     if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in load_catalog()[kind].classes):
-        return {output: _per_output(v, kind) for output, v in value.items()}
-    return instantiate(kind, value)
+        return {output: describe_per_output(v, kind) for output, v in value.items()}
+    return describe(kind, value)
 
 
 class _Builder:
@@ -98,7 +98,7 @@ class _Builder:
     def make_layer(self, node: LayerNode, upstream: list | None = None):
         """A new Keras layer (or keras.applications model) for one node."""
         info = self.catalog[node.kind].classes[node.type]
-        args = convert_args(info, node.args)
+        args = realize(describe_args(info, node.args))
         if node.kind == "application":
             trainable = args.pop("trainable", True)
             weights = args.get("weights")
@@ -110,13 +110,13 @@ class _Builder:
             if "input_shape" not in args and upstream and len(upstream) == 1:
                 args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
             try:
-                model = keras_callable(info)(name=node.name, **args)
+                model = keras_callable(info.path)(name=node.name, **args)
             except Exception as err:
                 raise self.error(node, _application_failure(err, args.get("weights")), at="weights"
                                  if args.get("weights") == "imagenet" else None) from None
             model.trainable = trainable
             return model
-        return self._guard(node, lambda: keras_callable(info)(name=node.name, **args))
+        return self._guard(node, lambda: keras_callable(info.path)(name=node.name, **args))
 
     def _guard(self, node: LayerNode, make):
         try:
