@@ -3,6 +3,7 @@
 #   make test    install into .venv (with test extras) and run the whole test suite
 #   make bench   run the benchmarks (see bench/README.md)
 #   make generated  regenerate the checked-in generated files (catalog, JSON Schema)
+#   make golden  regenerate tests/golden/ (the scripts specc codegen writes for specs/)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -10,7 +11,7 @@ PY := $(VENV)/bin/python
 # Keras reads ~/.keras/keras.json when this is unset; specc never leaves it to chance.
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: run test bench generated graphviz
+.PHONY: run test bench generated golden graphviz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,3 +36,7 @@ bench: $(VENV)/.installed
 generated: $(VENV)/.installed
 	$(PY) -m specc.catalog.generate
 	$(VENV)/bin/specc schema
+
+# The golden copies of the scripts `specc codegen` writes for specs/ (tests/test_emit.py compares them).
+golden: $(VENV)/.installed
+	$(VENV)/bin/specc codegen specs --out-dir tests/golden

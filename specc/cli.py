@@ -88,6 +88,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(train)
     train.set_defaults(run=run_train)
 
+    codegen = commands.add_parser("codegen", help="emit the standalone Keras script of specs (build_model for now)")
+    codegen.add_argument("specs", nargs="*", metavar="SPEC",
+                         help="spec files or folders (default: the specs folder of [tool.specc] in pyproject.toml, or specs/)")
+    codegen.add_argument("-o", "--output", help="with one SPEC: the file to write ('-' or absent: standard output)")
+    codegen.add_argument("--out-dir", help="write NAME.py for each spec into this folder "
+                                           "(default without SPEC: [tool.specc] generated, or generated/)")
+    codegen.add_argument("--check", action="store_true", help="write nothing; exit 1 listing the files that are out of date")
+    codegen.set_defaults(run=run_codegen)
+
     schema = commands.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
     schema.add_argument("-o", "--output", default=str(DEFAULT_SCHEMA_PATH),
                         help=f"where to write it (default: {DEFAULT_SCHEMA_PATH}; '-' for standard output)")
@@ -219,6 +228,57 @@ def run_train(args: argparse.Namespace) -> Exit:
     print(f"{result.evaluated_on}: {scores}")
     print(f"run folder: {result.run_dir}", file=sys.stderr)
     return Exit.OK
+
+
+# -- codegen ---------------------------------------------------------------------
+
+
+def project_folders() -> tuple[str, str]:
+    """(specs folder, generated folder) from [tool.specc] in ./pyproject.toml, else specs/ and generated/."""
+    import tomllib
+
+    try:
+        with open("pyproject.toml", "rb") as handle:
+            settings = tomllib.load(handle).get("tool", {}).get("specc", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        settings = {}
+    return str(settings.get("specs", "specs")), str(settings.get("generated", "generated"))
+
+
+def run_codegen(args: argparse.Namespace) -> Exit:
+    from specc.atomic import write_text
+    from specc.emit import render_script
+
+    specs_folder, generated_folder = project_folders()
+    paths = find_specs(args.specs or [specs_folder])
+    single = len(args.specs) == 1 and not Path(args.specs[0]).is_dir() and not args.out_dir
+    if args.output and not single:
+        raise UsageError("-o takes exactly one SPEC; use --out-dir for several")
+    out_dir = Path(args.out_dir or generated_folder)
+    status, stale = Exit.OK, []
+    for path in paths:
+        spec = load_or_report(path)
+        if spec is None:
+            status = Exit.INVALID
+            continue
+        text = render_script(spec, path)
+        if single and args.output in (None, "-") and not args.check:
+            sys.stdout.write(text)
+            continue
+        target = Path(args.output) if single and args.output else out_dir / f"{Path(path).stem}.py"
+        current = target.read_text(encoding="utf-8") if target.is_file() else None
+        if args.check:
+            if current != text:
+                stale.append(str(target))
+        elif current != text:
+            write_text(target, text)
+            print(f"wrote {target}", file=sys.stderr)
+    for target in stale:
+        print(f"out of date: {target}")
+    if stale:
+        print(f"{len(stale)} generated file{'s' if len(stale) > 1 else ''} out of date: run `specc codegen`", file=sys.stderr)
+        return Exit.INVALID
+    return status
 
 
 # -- validate ------------------------------------------------------------------

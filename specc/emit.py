@@ -1,0 +1,281 @@
+"""Backend 2, emit: a lowered spec as a standalone Keras script (Jinja templates in templates/).
+
+Python prepares every line (`ScriptView`); the templates only lay them out.
+Every value from a spec enters the code through `literal` (repr-based, so a
+name with quotes, backslashes, newlines or `{{ }}` stays a string), every
+variable name through `identifier`, and every Keras name from the catalog
+(`specc.keras_objects.describe`): nothing a spec says can become code that
+was not meant. The script builds exactly what `specc.build_model` builds,
+in the same order, so the same seed gives the same weights.
+
+Importing this module does not import Keras.
+"""
+
+from __future__ import annotations
+
+import keyword
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from specc import __version__
+from specc.build import describe_per_output
+from specc.catalog import load_catalog
+from specc.ir import LayerNode, Ref, Spec
+from specc.keras_objects import Call, describe_args, describe_optimizer
+
+LINE_LIMIT = 100
+INDENT = "    "
+
+
+# -- values and names ---------------------------------------------------------------
+
+
+def literal(value: Any) -> str:
+    """Python source for a plain value: repr for scalars (so any string is safe), recursion for containers."""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return 'float("nan")'
+        if math.isinf(value):
+            return 'float("inf")' if value > 0 else '-float("inf")'
+        return repr(value)
+    if isinstance(value, str):
+        text = repr(str(value))  # str(): a str subclass must not choose its own repr
+        if text.startswith("'") and "'" not in value and '"' not in value:
+            text = '"' + text[1:-1] + '"'  # the quotes people write; nothing inside needs escaping
+        return text
+    if value is None or type(value) in (bool, int):
+        return repr(value)
+    if isinstance(value, tuple):
+        inner = ", ".join(literal(v) for v in value)
+        return f"({inner},)" if len(value) == 1 else f"({inner})"
+    if isinstance(value, list):
+        return "[" + ", ".join(literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"no Python literal for {type(value).__name__}")
+
+
+def identifier(name: str, taken: set[str]) -> str:
+    """A valid, unused Python variable name for `name` (a layer or input name)."""
+    base = re.sub(r"\W", "_", name, flags=re.ASCII) or "_"
+    if base[0].isdigit() or keyword.iskeyword(base) or base in RESERVED_NAMES:
+        base = f"{base}_"
+    candidate, n = base, 1
+    while candidate in taken:
+        n += 1
+        candidate = f"{base}_{n}"
+    taken.add(candidate)
+    return candidate
+
+
+RESERVED_NAMES = {"keras", "os", "model", "frozen", "build_model"}  # the script's own names
+
+
+def source(value: Any, indent: str = "", room: int = 0) -> str:
+    """Python source for a described value (see specc.keras_objects): Calls become constructor calls.
+
+    `room`: columns taken on its first line before it (`key=`) and after it (`,`).
+    """
+    if isinstance(value, _Raw):
+        return str(value)
+    if isinstance(value, Call):
+        return call_source(value.path, value.kwargs, indent, room=room)
+    if isinstance(value, list):
+        return _wrapped("[", [source(v, indent + INDENT, 1) for v in value], "]", indent, room)
+    if isinstance(value, dict) and any(isinstance(v, (Call, list, dict)) for v in value.values()):
+        items = [f"{literal(k)}: {source(v, indent + INDENT, len(literal(k)) + 3)}" for k, v in value.items()]
+        return _wrapped("{", items, "}", indent, room)
+    return literal(value)
+
+
+def call_source(function: str, kwargs: dict[str, Any], indent: str = "", room: int = 0) -> str:
+    """`function(key=value, ...)`, on one line when it fits, else one argument per line."""
+    arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
+    return _wrapped(f"{function}(", arguments, ")", indent, room)
+
+
+def _wrapped(opening: str, items: list[str], closing: str, indent: str, room: int = 0) -> str:
+    one_line = opening + ", ".join(items) + closing
+    if len(indent) + room + len(one_line) <= LINE_LIMIT and "\n" not in one_line:
+        return one_line
+    inner = indent + INDENT
+    return opening + "\n" + "".join(f"{inner}{item},\n" for item in items) + indent + closing
+
+
+# -- the model ---------------------------------------------------------------------------
+
+
+@dataclass
+class ModelCode:
+    """The body of the generated build_model(): lines, indented one level."""
+
+    lines: list[str] = field(default_factory=list)
+    needs_frozen: bool = False  # the script defines frozen(model) for applications with trainable: false
+
+
+def _layer_call(node: LayerNode, upstream: list[str] | None = None) -> tuple[str, bool]:
+    """The constructor call of one node's layer, and whether it must be frozen (trainable: false)."""
+    info = load_catalog()[node.kind].classes[node.type]
+    kwargs = describe_args(info, node.args)
+    frozen = False
+    if node.kind == "application":
+        frozen = kwargs.pop("trainable", True) is False
+        if "input_shape" not in kwargs and upstream and len(upstream) == 1:
+            kwargs["input_shape"] = _Raw(f"tuple({upstream[0]}.shape[1:])")  # as specc.build does
+    return info.path, {"name": node.name, **kwargs} if node.kind == "application" else {**kwargs, "name": node.name}, frozen
+
+
+class _Raw(str):
+    """Generated code (never spec content): printed as is."""
+
+
+def _constructor(node: LayerNode, indent: str, upstream: list[str] | None = None, room: int = 0) -> tuple[str, bool]:
+    """The layer's constructor call; `room`: columns the rest of its line takes (`x = ` and `(y)`)."""
+    path, kwargs, frozen = _layer_call(node, upstream)
+    arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
+    return _wrapped(f"{path}(", arguments, ")", indent, room), frozen
+
+
+def _input_call(node) -> str:
+    kwargs: dict[str, Any] = {"shape": tuple(node.shape)}
+    if node.batch_size is not None:
+        kwargs["batch_size"] = node.batch_size
+    kwargs["dtype"] = node.dtype
+    if node.sparse:
+        kwargs["sparse"] = True
+    if node.ragged:
+        kwargs["ragged"] = True
+    kwargs["name"] = node.name
+    return call_source("keras.Input", kwargs, INDENT * 2)
+
+
+def model_code(spec: Spec) -> ModelCode:
+    graph = spec.graph
+    code = ModelCode()
+    if graph.sequential:
+        items = [_input_call(graph.inputs[0])] if graph.inputs else []
+        for node in graph.layers:
+            text, frozen = _constructor(node, INDENT * 2)
+            items.append(f"frozen({text})" if frozen else text)
+            code.needs_frozen |= frozen
+        code.lines.append("model = " + _wrapped("keras.Sequential(", [_wrapped("[", items, "]", INDENT), f"name={literal(spec.name)}"], ")", ""))
+        return code
+
+    taken: set[str] = set()
+    tensors: dict[str, str] = {}
+    for node in graph.inputs:
+        tensors[node.name] = identifier(node.name, taken)
+        code.lines.append(f"{tensors[node.name]} = {_input_call(node)}")
+    layer_vars: dict[str, str] = {}
+    shared = {node.shares for node in graph.layers if node.shares}
+    takes = {name: info.inputs for name, info in load_catalog()["layer"].classes.items()}
+    for node in graph.layers:
+        args = [_ref_source(ref, tensors) for ref in node.inputs]
+        owner = node.shares or node.name
+        if owner not in layer_vars:
+            owner_node = next(n for n in graph.layers if n.name == owner)
+            text, frozen = _constructor(owner_node, "", args)
+            if owner in shared or frozen or node.kind == "application":
+                layer_vars[owner] = identifier(f"{owner}_layer", taken)
+                code.lines.append(f"{layer_vars[owner]} = {text}")
+                if frozen:
+                    code.lines.append(f"{layer_vars[owner]}.trainable = False")
+            else:
+                layer_vars[owner] = text  # created where it is called, as a person writes it
+        low, high, takes_list = takes.get(node.type, (1, 1, False)) if node.kind == "layer" else (1, 1, False)
+        call_args = f"[{', '.join(args)}]" if takes_list else ", ".join(args)
+        tensors[node.name] = identifier(node.name, taken)
+        layer = layer_vars[owner]
+        room = len(INDENT) + len(tensors[node.name]) + 3 + len(call_args) + 2
+        if layer.startswith("keras.") and len(INDENT) + room + len(layer) > LINE_LIMIT:  # made here: wrap it to fit
+            layer = _constructor(owner_node, "", args, room=LINE_LIMIT)[0]
+        code.lines.append(f"{tensors[node.name]} = {layer}({call_args})")
+    inputs = [tensors[node.name] for node in graph.inputs]
+    outputs = [tensors[name] for name in graph.outputs]
+    code.lines.append("model = " + call_source("keras.Model", {
+        "inputs": _Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
+        "outputs": _Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
+        "name": spec.name}, ""))
+    return code
+
+
+def _ref_source(ref: Ref, tensors: dict[str, str]) -> str:
+    return tensors[ref.name] if ref.index is None else f"{tensors[ref.name]}[{ref.index}]"
+
+
+def compile_code(spec: Spec) -> list[str]:
+    """model.compile(...) as build.compile_model calls it, Keras's defaults left out."""
+    section = spec.document.compile
+    if section is None:
+        return []
+    raw = spec.resolved.get("compile") or {}
+    kwargs: dict[str, Any] = {"optimizer": describe_optimizer(raw.get("optimizer", "rmsprop"))}
+    for key, kind in (("loss", "loss"), ("metrics", "metric"), ("weighted_metrics", "metric")):
+        if raw.get(key) is not None:
+            kwargs[key] = describe_per_output(raw[key], kind)
+    if section.loss_weights is not None:
+        kwargs["loss_weights"] = section.loss_weights
+    defaults = {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": "auto", "auto_scale_loss": True}
+    for key, default in defaults.items():
+        if getattr(section, key) != default:
+            kwargs[key] = getattr(section, key)
+    return (INDENT + call_source("model.compile", kwargs, INDENT)).splitlines()
+
+
+# -- the script ---------------------------------------------------------------------------
+
+
+@dataclass
+class ScriptView:
+    """Everything the template prints, prepared in Python."""
+
+    spec_path: str  # as literals
+    spec_sha256: str
+    specc_version: str
+    description: str
+    seed: str | None
+    model_lines: list[str]
+    compile_lines: list[str]
+    needs_frozen: bool
+
+
+@cache
+def _environment():
+    import jinja2
+
+    from specc.resources import data_dir
+
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(data_dir("templates"))),
+        undefined=jinja2.StrictUndefined,  # a missing view field is an error, not an empty string
+        autoescape=False,  # Python, not HTML
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def script_view(spec: Spec, spec_path: str) -> ScriptView:
+    from specc.resolve import content_hash
+
+    code = model_code(spec)
+    indented = [INDENT + line for text in code.lines for line in text.splitlines()]
+    return ScriptView(
+        spec_path=literal(spec_path),
+        spec_sha256=literal(content_hash(spec)),
+        specc_version=literal(__version__),
+        description=literal(spec.description or spec.name),
+        seed=literal(spec.seed) if spec.seed is not None else None,
+        model_lines=indented,
+        compile_lines=compile_code(spec),
+        needs_frozen=code.needs_frozen,
+    )
+
+
+def render_script(spec: Spec, spec_path: str | None = None) -> str:
+    """The standalone Python script for a spec (deterministic: same spec, same bytes)."""
+    view = script_view(spec, spec_path or spec.path)
+    return _environment().get_template("script.py.j2").render(view=view)
