@@ -32,6 +32,8 @@ graphviz:
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py
+	$(PY) bench/codegen.py
+	$(PY) bench/runtime.py
 
 generated: $(VENV)/.installed
 	$(PY) -m specc.catalog.generate

@@ -61,7 +61,9 @@ def literal(value: Any) -> str:
 def identifier(name: str, taken: set[str]) -> str:
     """A valid, unused Python variable name for `name` (a layer or input name)."""
     base = re.sub(r"\W", "_", name, flags=re.ASCII) or "_"
-    if base[0].isdigit() or keyword.iskeyword(base) or base in RESERVED_NAMES:
+    if base[0].isdigit():
+        base = f"_{base}"
+    if keyword.iskeyword(base) or base in RESERVED_NAMES:
         base = f"{base}_"
     candidate, n = base, 1
     while candidate in taken:

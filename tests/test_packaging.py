@@ -264,3 +264,10 @@ def test_benchmark_quick_mode_runs(tmp_path):
     assert done.returncode == 0, explain(done)
     assert re.search(r"ratio validate/import keras: \d+\.\d+ .*target <= 0\.1: (PASS|MISS)", done.stdout), explain(done)
     assert re.search(r"^\s+1,000 ", done.stdout, re.M), explain(done)
+
+
+@pytest.mark.slow
+def test_codegen_benchmark_quick_mode_runs(tmp_path):
+    done = run([sys.executable, ROOT / "bench" / "codegen.py", "--quick"], cwd=tmp_path, env=clean_env(), timeout=300)
+    assert done.returncode == 0, explain(done)
+    assert re.search(r"slowest: \d+\.\d ms\s+target < 50 ms per spec: (PASS|MISS)", done.stdout), explain(done)
