@@ -242,6 +242,9 @@ class ScriptView:
     model_lines: list[str]
     compile_lines: list[str]
     needs_frozen: bool
+    imports: list[str] = field(default_factory=lambda: ["import os"])  # before os.environ is set
+    keras_imports: list[str] = field(default_factory=lambda: ["import keras  # noqa: E402"])
+    data: DataView | None = None  # load_data(), make_dataset(), train() and main(): specs with a `data:` section
 
 
 @cache
@@ -265,7 +268,7 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
 
     code = model_code(spec)
     indented = [INDENT + line for text in code.lines for line in text.splitlines()]
-    return ScriptView(
+    view = ScriptView(
         spec_path=literal(spec_path),
         spec_sha256=literal(content_hash(spec)),
         specc_version=literal(__version__),
@@ -275,9 +278,227 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
         compile_lines=compile_code(spec),
         needs_frozen=code.needs_frozen,
     )
+    if spec.resolved.get("data") is not None:
+        view.data = data_view(spec)
+        needs = set(view.data.helpers)
+        view.imports = ["import argparse", *(["import csv"] if "read_csv" in needs else []),
+                        *(["import gzip", "import importlib.util"] if "read_builtin" in needs else []),
+                        "import json", *(["import math"] if "read_csv" in needs else []), "import os"]
+        view.keras_imports += ["import numpy as np  # noqa: E402", "import tensorflow as tf  # noqa: E402"]
+    return view
 
 
 def render_script(spec: Spec, spec_path: str | None = None) -> str:
     """The standalone Python script for a spec (deterministic: same spec, same bytes)."""
     view = script_view(spec, spec_path or spec.path)
     return _environment().get_template("script.py.j2").render(view=view)
+
+
+# -- data and training ---------------------------------------------------------------------
+# The script's load_data() reads the source and applies the transforms and the split with the
+# same NumPy calls as specc.data (fixed helper functions in templates/data.py.j2); train()
+# feeds tf.data as specc.data.to_dataset does and fits as specc.train does. Only the lines that
+# carry spec values are prepared here.
+
+FILES_COMMENT = "# The spec's data file, relative to the folder `specc codegen` ran in."
+TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
+
+
+@dataclass
+class DataView:
+    """What templates/data.py.j2 and train.py.j2 print; empty when the spec has no `data:` section."""
+
+    helpers: list[str] = field(default_factory=list)  # fixed helper functions the script needs, in order
+    transform_lines: list[str] = field(default_factory=list)  # body of transformed(x, y)
+    load_lines: list[str] = field(default_factory=list)  # body of load_data()
+    train_lines: list[str] = field(default_factory=list)  # body of train()
+    parser_lines: list[str] = field(default_factory=list)  # main()'s argparse.ArgumentParser
+
+
+def _body(text: str) -> list[str]:
+    """Code made at one indent level (a function body) as lines relative to that level."""
+    return [line[len(INDENT):] if i and line.startswith(INDENT) else line for i, line in enumerate(text.splitlines())]
+
+
+def _transform_lines(part: str, plan: dict[str, list]) -> list[str]:
+    """`x["input"] = rescale(x["input"], 0.0625)`: each transform, in order, as specc.data.transforms applies it."""
+    lines = []
+    for name, items in plan.items():
+        target = f"{part}[{literal(name)}]"
+        for item in items:
+            if item.kind == "pad":
+                pad = item.argument
+                call = call_source("pad", {"x": _Raw(target), "length": pad.length, "padding": pad.padding,
+                                           "truncating": pad.truncating, "value": pad.value}, INDENT,
+                                   len(target) + 3)
+            else:
+                call = f"{item.kind}({target}, {literal(item.argument)})"
+            lines.extend(_body(f"{target} = {call}"))
+    return lines
+
+
+def _plan(transforms: Any, names: list[str]) -> dict[str, list]:
+    if isinstance(transforms, list):
+        return {names[0]: transforms} if transforms else {}
+    return {name: items for name, items in transforms.items() if items}
+
+
+def _named(part: Any, names: list[str], wrap: str, indent: str) -> str:
+    """`{model name: array}` source for a source's x or y (one array, or npz names per model input/output)."""
+    if isinstance(part, dict):
+        return _wrapped("{", [f"{literal(n)}: archive[{literal(part[n])}]" for n in names], "}", indent, 1)
+    return _wrapped("{", [f"{literal(names[0])}: {wrap}"], "}", indent, 1)
+
+
+def _transformed(target: str, x: tuple, y: tuple, indent: str = INDENT) -> list[str]:
+    """`x, y = transformed({...}, {...})`, wrapped to fit; x and y: _named's (part, names, wrap)."""
+    items = [_named(*x, indent + INDENT), _named(*y, indent + INDENT)]
+    return _body(f"{target} = " + _wrapped("transformed(", items, ")", indent, len(target) + 3))
+
+
+def _data_file(locate, path: tuple, value: str) -> str:
+    """A data file's path as the script opens it: relative to the working folder codegen ran in, when it can."""
+    import os
+
+    target = locate.base_dir(path) / value
+    try:
+        return os.path.relpath(target).replace(os.sep, "/")
+    except ValueError:  # another drive
+        return str(target.resolve())
+
+
+def data_view(spec: Spec) -> DataView:
+    from specc.data import Locator, data_section, input_names
+    from specc.data.schema import KERAS_DATASETS, KerasDataset
+
+    section = data_section(spec)
+    locate = Locator(spec)
+    inputs, outputs = input_names(spec), list(spec.graph.outputs)
+    view = DataView(parser_lines=_body("parser = " + call_source(
+        "argparse.ArgumentParser", {"description": f"Train {spec.name} (generated by specc)."}, INDENT, 9)))
+    helpers: set[str] = set()
+
+    # transformed(x, y)
+    features, labels = _plan(section.features, inputs), _plan(section.labels, outputs)
+    helpers.update(item.kind for items in (*features.values(), *labels.values()) for item in items)
+    view.transform_lines = _transform_lines("x", features) + _transform_lines("y", labels)
+
+    # the source
+    source, lines, own_test = section.source, view.load_lines, False
+    if source.builtin is not None:
+        helpers.add("read_builtin")
+        lines.append(f"x, y = read_builtin({literal(source.builtin)})")
+        lines.extend(_transformed("x, y", (None, inputs, "x"), (None, outputs, "y")))
+    elif source.keras is not None:
+        given = source.keras
+        name, kwargs = (given.name, dict(given.model_extra or {})) if isinstance(given, KerasDataset) else (given, {})
+        assert name in KERAS_DATASETS  # a module name from specc's own list, never spec text
+        own_test = True
+        lines.extend(_body("(x, y), (x_test, y_test) = " + call_source(f"keras.datasets.{name}.load_data", kwargs,
+                                                                         INDENT, room=28)))
+        for suffix, target in (("", "x, y"), ("_test", "test")):
+            lines.extend(_transformed(target, (None, inputs, f"np.asarray(x{suffix})"),
+                                      (None, outputs, f"np.asarray(y{suffix})")))
+    elif source.npz is not None:
+        path = _data_file(locate, ("data", "source", "npz", "path"), source.npz.path)
+        lines.append(FILES_COMMENT)
+        lines.extend(_body("with " + _wrapped("np.load(", [literal(path), "allow_pickle=False"], ")", INDENT, 16)
+                           + " as archive:"))
+        inside = _transformed("x, y", (source.npz.x, inputs, f"archive[{literal(source.npz.x)}]"),
+                              (source.npz.y, outputs, f"archive[{literal(source.npz.y)}]"), INDENT * 2)
+        lines.extend([INDENT + inside[0], *inside[1:]])  # in the `with` block
+    elif source.csv is not None:
+        helpers.add("read_csv")
+        path = _data_file(locate, ("data", "source", "csv", "path"), source.csv.path)
+        lines.append(FILES_COMMENT)
+        lines.extend(_body("x, y = " + _wrapped("read_csv(", [literal(path), literal(source.csv.label)], ")", INDENT, 7)))
+        lines.extend(_transformed("x, y", (None, inputs, "x"), (None, outputs, "y")))
+    else:
+        view.load_lines = ["raise NotImplementedError(",
+                           INDENT + '"this spec\'s data source (a folder of images) is read by specc only: "',
+                           INDENT + '"run `specc train` on the spec, or write load_data() for it"',
+                           ")"]
+        lines = None
+    if lines is not None:
+        _split_lines(lines, section.split, spec.seed, inputs[0], own_test, helpers)
+
+    order = ["read_builtin", "read_csv", *TRANSFORMS]
+    view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
+    view.train_lines = _train_lines(spec, section, own_test or section.split.test > 0, section.split.validation > 0)
+    return view
+
+
+def _split_lines(lines: list[str], split, seed: int | None, first_input: str, own_test: bool, helpers: set) -> None:
+    """specc.data.split.carve: the same counts (Python's round) and the same permutation of the same seed."""
+    has_test = own_test or split.test > 0
+    has_val = split.validation > 0
+    test = "test" if own_test else None
+    if not has_val and not (split.test > 0 and not own_test):
+        lines.append(f'return {{"train": (x, y), "validation": None, "test": {test or "None"}}}')
+        return
+    helpers.add("take")
+    lines.append(f"n = len(x[{literal(first_input)}])")
+    lines.append("n_test = 0  # the source has its own test set" if own_test else f"n_test = round(n * {literal(split.test)})")
+    lines.append(f"n_val = round(n * {literal(split.validation)})")
+    lines.append(f"order = np.random.default_rng({literal(seed)}).permutation(n)")
+    parts = ['"train": take(x, y, order[n_test + n_val:])',
+             '"validation": ' + ("take(x, y, order[n_test:n_test + n_val])" if has_val else "None"),
+             '"test": ' + (test or ("take(x, y, order[:n_test])" if has_test else "None"))]
+    lines.extend(_body("return " + _wrapped("{", parts, "}", INDENT, 7)))
+
+
+def _callbacks_source(spec: Spec) -> list[str]:
+    """The spec's callbacks as constructor calls; relative file arguments under `out`, as specc.train puts them in the run folder."""
+    import os
+
+    from specc.keras_objects import describe
+    from specc.objects import split_object
+    from specc.train import DEFAULT_PATHS, PATH_ARGUMENTS
+
+    made = []
+    for value in (spec.resolved.get("train") or {}).get("callbacks") or []:
+        name, args = split_object(value)
+        call = describe("callback", value)
+        key = PATH_ARGUMENTS.get(name)
+        given = dict(args or {}).get(key, DEFAULT_PATHS.get(name)) if key else None
+        if isinstance(given, str):
+            expanded = os.path.expanduser(given)
+            path = (_Raw(f"os.path.expanduser({literal(given)})") if expanded != given else given) if os.path.isabs(
+                expanded) else _Raw(f"os.path.join(out, {literal(given)})")
+            call = Call(call.path, {**call.kwargs, key: path})
+        made.append(call)
+    return made
+
+
+def _train_lines(spec: Spec, data, has_test: bool, has_val: bool) -> list[str]:
+    from specc.schema import TrainSection
+
+    section = spec.document.train or TrainSection()
+    seed = literal(spec.seed)
+    lines = [f"epochs = {literal(section.epochs)} if epochs is None else epochs",
+             f"batch_size = {literal(section.batch_size)} if batch_size is None else batch_size",
+             "data = load_data()"]
+    if section.mixed_precision:
+        lines.append('keras.mixed_precision.set_global_policy("mixed_float16")  # train.mixed_precision')
+    lines += ["model = build_model()", "os.makedirs(out, exist_ok=True)"]
+    lines += _body("callbacks = " + source(_callbacks_source(spec), INDENT, 12))
+    buffer = f", shuffle_buffer={literal(data.shuffle_buffer)}" if data.shuffle_buffer is not None else ""
+    lines.append(f'train_data = make_dataset(*data["train"], batch_size, shuffle={literal(section.shuffle)}, '
+                 f"seed={seed}{buffer})")
+    if section.steps_per_epoch is not None:
+        lines.append("train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs")
+    fit: dict[str, Any] = {}
+    if has_val:
+        fit["validation_data"] = _Raw(f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed})')
+    fit.update(epochs=_Raw("epochs"), callbacks=_Raw("callbacks"), shuffle=False)
+    for key, default in (("class_weight", None), ("steps_per_epoch", None), ("validation_freq", 1), ("verbose", "auto")):
+        if getattr(section, key) != default:
+            fit[key] = getattr(section, key)
+    arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
+    lines += _body("history = " + _wrapped("model.fit(", arguments, ")", INDENT, 10))
+    evaluated = "test" if has_test else "validation" if has_val else "train"
+    lines += [f'evaluation = make_dataset(*data[{literal(evaluated)}], batch_size, shuffle=False, seed={seed})',
+              "scores = model.evaluate(evaluation, return_dict=True, verbose=0)",
+              'model.save(os.path.join(out, "model.keras"))',
+              "return history.history, {name: float(value) for name, value in scores.items()}"]
+    return lines

@@ -18,6 +18,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import specc
@@ -164,3 +165,170 @@ def test_codegen_does_not_import_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- load_data(), make_dataset(), train() ---------------------------------------------------
+
+SAME_DATA = textwrap.dedent("""\
+    import importlib.util, json, sys
+    import numpy as np
+    import specc
+    from specc.data import load_arrays
+
+    def same(a, b):
+        return (a is None and b is None) or (a is not None and b is not None and set(a) == set(b) and all(
+            np.array_equal(a[k], b[k]) and a[k].dtype == b[k].dtype for k in a))
+
+    results = {}
+    for spec_path, script in json.loads(sys.argv[1]).items():
+        module_spec = importlib.util.spec_from_file_location("generated", script)
+        generated = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(generated)
+        theirs, ours = generated.load_data(), load_arrays(specc.load(spec_path))
+        problems = []
+        for part in ("train", "validation", "test"):
+            arrays = getattr(ours, part)
+            got = theirs[part] or (None, None)
+            if not (same(got[0], arrays and arrays.x) and same(got[1], arrays and arrays.y)):
+                problems.append(part)
+        results[spec_path] = problems
+    print(json.dumps(results))
+""")
+
+MODEL_4_TO_3 = "model:\n  layers:\n    - Dense: {units: 3, input_shape: [4]}\n"
+MODEL_TWO_BY_TWO = textwrap.dedent("""\
+    model:
+      inputs:
+        image: {shape: [2, 2]}
+        meta: {shape: [2]}
+      layers:
+        - Flatten: {name: flat, inputs: image}
+        - Concatenate: {name: joined, inputs: [flat, meta]}
+        - Dense: {name: cls, units: 3, activation: softmax}
+        - Dense: {name: size, units: 1, inputs: joined}
+      outputs: [cls, size]
+    """)
+
+
+def data_specs(folder: Path) -> dict[str, str]:
+    """Spec texts exercising every source but images, every transform and every split form."""
+    rng = np.random.default_rng(0)
+    np.savez(folder / "two.npz", img=rng.random((50, 4)), m=rng.random((50, 2)).astype(np.float64),
+             c=rng.integers(0, 3, (50, 1)), s=rng.random(50))
+    np.savez(folder / "seq.npz", x=rng.integers(1, 9, (40, 7)), y=rng.integers(0, 3, 40))
+    rows = ["a,b,species,c,d"] + [f"{i * 0.5},{i % 7},{'xyz'[i % 3]},{-i},{i * i / 10}" for i in range(30)]
+    (folder / "iris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    head = "specc: 1\nname: t\nseed: 3\n"
+    return {
+        "npz_mapping.yaml": head + MODEL_TWO_BY_TWO + textwrap.dedent("""\
+            data:
+              source: {npz: {path: two.npz, x: {image: img, meta: m}, y: {cls: c, size: s}}}
+              features: {image: [{reshape: [2, -1]}, {cast: float16}], meta: [{rescale: 2}]}
+              labels: {cls: [{one_hot: 3}]}
+              split: {validation: 0.2, test: 0.1}
+            """),
+        "npz_pad.yaml": head + "model:\n  layers:\n    - Embedding: {input_dim: 10, output_dim: 2}\n" + textwrap.dedent("""\
+            data:
+              source: {npz: {path: seq.npz}}
+              features: [{pad: {length: 5, padding: post, truncating: post, value: 9}}]
+              split: {test: 0.25}
+            """),
+        "csv_text_labels.yaml": head + MODEL_4_TO_3 + textwrap.dedent("""\
+            data:
+              source: {csv: {path: iris.csv, label: species}}
+              features: [{rescale: 0.5}]
+              labels: [{one_hot: 3}]
+            """),
+        "digits_validation_only.yaml": head + MODEL_4_TO_3.replace("[4]", "[64]") + textwrap.dedent("""\
+            data:
+              source: {builtin: digits}
+              labels: [{cast: int32}]
+              split: {validation: 0.15}
+            """),
+    }
+
+
+def test_generated_load_data_gives_specc_load_arrays(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the scripts open data files relative to the folder codegen ran in
+    scripts = {str(ROOT / "specs" / "quickstart.yaml"): tmp_path / "quickstart.py"}
+    for name, text in data_specs(tmp_path).items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        scripts[str(tmp_path / name)] = tmp_path / name.replace(".yaml", ".py")
+    for spec_path, script in scripts.items():
+        text = render_script(specc.load(spec_path), spec_path)
+        assert max(len(line) for line in text.splitlines()) <= 100
+        script.write_text(text, encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, "-c", SAME_DATA, json.dumps({k: str(v) for k, v in scripts.items()})],
+                            capture_output=True, check=False, text=True, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == {path: [] for path in scripts}
+
+
+SAME_TRAINING = textwrap.dedent("""\
+    import importlib.util, json, sys
+    import specc
+
+    module_spec = importlib.util.spec_from_file_location("generated", sys.argv[1])
+    generated = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(generated)
+    history, metrics = generated.train(epochs=1, out=sys.argv[2])
+    ours = specc.train("specs/quickstart.yaml", overrides=["train.epochs=1"], out=sys.argv[3])
+    print(json.dumps([history["loss"], ours.history["loss"], metrics, ours.metrics]))
+""")
+
+
+def test_generated_train_trains_as_specc_train(tmp_path):
+    script = tmp_path / "quickstart.py"
+    script.write_text(render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, "-c", SAME_TRAINING, str(script), str(tmp_path / "theirs"),
+                             str(tmp_path / "ours")], capture_output=True, check=False, text=True, cwd=ROOT, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    theirs, ours, their_metrics, our_metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert len(theirs) == len(ours) == 1 and np.isclose(theirs[0], ours[0], rtol=1e-5)
+    assert np.isclose(their_metrics["accuracy"], our_metrics["accuracy"], rtol=1e-5)
+    assert (tmp_path / "theirs" / "model.keras").is_file()
+
+
+def test_importing_the_generated_script_runs_nothing(tmp_path):
+    script = tmp_path / "gen.py"
+    script.write_text(render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    code = ("import gen, os; model = gen.build_model(); "
+            "print(sorted(os.listdir('.')), model.name, model.count_params())")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, cwd=tmp_path, env=env,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines() == ["['gen.py'] quickstart 4810"]  # no run/, no training output
+
+
+def test_generated_load_data_without_specc_is_a_clear_exit_and_images_are_not_generated(tmp_path):
+    script = tmp_path / "gen.py"
+    script.write_text(render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    code = ("import importlib.util, gen; importlib.util.find_spec = lambda name, *a: None; gen.load_data()")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, cwd=tmp_path, env=env,
+                            timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "ships with specc, and specc is not installed here: pip install specc" in result.stderr
+    (tmp_path / "photos" / "cat").mkdir(parents=True)
+    spec_path = tmp_path / "images.yaml"
+    spec_path.write_text("specc: 1\nname: t\n" + MODEL_4_TO_3 + "data:\n  source: {images: {path: photos, "
+                         "image_size: [4, 4]}}\n", encoding="utf-8")
+    tree = ast.parse(render_script(specc.load(spec_path), str(spec_path)))
+    load_data = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "load_data")
+    assert isinstance(load_data.body[-1], ast.Raise) and "NotImplementedError" in ast.unparse(load_data.body[-1])
+
+
+@pytest.mark.slow
+def test_generated_quickstart_script_trains_end_to_end(tmp_path):
+    script = tmp_path / "quickstart.py"
+    script.write_text(render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, str(script), "--epochs", "20", "--out", "out"], capture_output=True, check=False,
+                            text=True, cwd=tmp_path, env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads(result.stdout.strip().splitlines()[-1])
+    assert metrics["accuracy"] >= 0.95, metrics
+    assert (tmp_path / "out" / "model.keras").is_file()

@@ -34,7 +34,7 @@ def evaluate(text: str):
     """Evaluate a literal with no names but the two float() spellings literal uses for nan and inf."""
     tree = ast.parse(text, mode="eval")
     calls = [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
-    assert all(ast.unparse(call) in ('float("nan")', 'float("inf")') for call in calls), text
+    assert all(ast.unparse(call) in ("float('nan')", "float('inf')") for call in calls), text  # unparse: ' quotes
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     assert names <= {"float"}, text
     return eval(compile(tree, "<literal>", "eval"), {"__builtins__": {}, "float": float})
