@@ -116,6 +116,7 @@ class ModelCode:
 
     lines: list[str] = field(default_factory=list)
     needs_frozen: bool = False  # the script defines frozen(model) for applications with trainable: false
+    functions: list[str] = field(default_factory=list)  # one per block (specc.emit_blocks)
 
 
 def _layer_call(node: LayerNode, upstream: list[str] | None = None) -> tuple[str, bool]:
@@ -155,11 +156,26 @@ def _input_call(node) -> str:
 
 
 def model_code(spec: Spec) -> ModelCode:
+    from specc import emit_blocks
+
     graph = spec.graph
     code = ModelCode()
+    functions, instances = emit_blocks.plan(spec)
+    written: set[str] = set()
+    for instance in instances.values():
+        if instance.block not in written:
+            written.add(instance.block)
+            code.functions.append(emit_blocks.function_source(functions[instance.block], instance, graph.sequential))
+    inside = {node.name for instance in instances.values() for node in instance.nodes[1:]}
     if graph.sequential:
         items = [_input_call(graph.inputs[0])] if graph.inputs else []
         for node in graph.layers:
+            if node.name in instances:
+                instance = instances[node.name]
+                items.append("*" + emit_blocks.call_source(functions[instance.block], instance, None))
+                continue
+            if node.name in inside:
+                continue
             text, frozen = _constructor(node, INDENT * 2)
             items.append(f"frozen({text})" if frozen else text)
             code.needs_frozen |= frozen
@@ -175,7 +191,16 @@ def model_code(spec: Spec) -> ModelCode:
     shared = {node.shares for node in graph.layers if node.shares}
     takes = {name: info.inputs for name, info in load_catalog()["layer"].classes.items()}
     for node in graph.layers:
+        if node.name in inside:
+            continue
         args = [_ref_source(ref, tensors) for ref in node.inputs]
+        if node.name in instances:
+            instance = instances[node.name]
+            last = instance.nodes[-1].name
+            tensors[last] = identifier(last, taken)
+            call = emit_blocks.call_source(functions[instance.block], instance, args[0] if args else "None")
+            code.lines.append(f"{tensors[last]} = {call}")
+            continue
         owner = node.shares or node.name
         if owner not in layer_vars:
             owner_node = next(n for n in graph.layers if n.name == owner)
@@ -242,6 +267,7 @@ class ScriptView:
     model_lines: list[str]
     compile_lines: list[str]
     needs_frozen: bool
+    functions: list[str]  # the blocks' functions, complete
     imports: list[str] = field(default_factory=lambda: ["import os"])  # before os.environ is set
     keras_imports: list[str] = field(default_factory=lambda: ["import keras  # noqa: E402"])
     data: DataView | None = None  # load_data(), make_dataset(), train() and main(): specs with a `data:` section
@@ -277,6 +303,7 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
         model_lines=indented,
         compile_lines=compile_code(spec),
         needs_frozen=code.needs_frozen,
+        functions=code.functions,
     )
     if spec.resolved.get("data") is not None:
         view.data = data_view(spec)

@@ -15,6 +15,22 @@ SPEC_SHA256 = "559fb44c58f45f7733b20345bd332b75c80110641f41c3a4e5e31aaa09e60ea0"
 SPECC_VERSION = "0.1.0"
 
 
+def conv_bn_block(name, filters):
+    "The spec's block conv_bn: one copy, its layers named NAME_<layer>."
+    return [
+        keras.layers.Conv2D(
+            filters=filters,
+            kernel_size=3,
+            padding="same",
+            use_bias=False,
+            kernel_regularizer=keras.regularizers.L2(l2=0.0005),
+            name=name + "_conv",
+        ),
+        keras.layers.BatchNormalization(name=name + "_bn"),
+        keras.layers.Activation(activation="relu", name=name + "_relu"),
+    ]
+
+
 def build_model():
     "CIFAR-10 CNN with augmentation, batch normalisation, dropout and weight decay."
     keras.utils.set_random_seed(11)
@@ -28,48 +44,12 @@ def build_model():
                 name="random_translation",
             ),
             keras.layers.Rescaling(scale=0.00392156862745098, name="rescaling"),
-            keras.layers.Conv2D(
-                filters=32,
-                kernel_size=3,
-                padding="same",
-                use_bias=False,
-                kernel_regularizer=keras.regularizers.L2(l2=0.0005),
-                name="conv_bn_conv",
-            ),
-            keras.layers.BatchNormalization(name="conv_bn_bn"),
-            keras.layers.Activation(activation="relu", name="conv_bn_relu"),
-            keras.layers.Conv2D(
-                filters=32,
-                kernel_size=3,
-                padding="same",
-                use_bias=False,
-                kernel_regularizer=keras.regularizers.L2(l2=0.0005),
-                name="conv_bn_1_conv",
-            ),
-            keras.layers.BatchNormalization(name="conv_bn_1_bn"),
-            keras.layers.Activation(activation="relu", name="conv_bn_1_relu"),
+            *conv_bn_block("conv_bn", filters=32),
+            *conv_bn_block("conv_bn_1", filters=32),
             keras.layers.MaxPooling2D(name="max_pooling2d"),
             keras.layers.Dropout(rate=0.2, name="dropout"),
-            keras.layers.Conv2D(
-                filters=64,
-                kernel_size=3,
-                padding="same",
-                use_bias=False,
-                kernel_regularizer=keras.regularizers.L2(l2=0.0005),
-                name="conv_bn_2_conv",
-            ),
-            keras.layers.BatchNormalization(name="conv_bn_2_bn"),
-            keras.layers.Activation(activation="relu", name="conv_bn_2_relu"),
-            keras.layers.Conv2D(
-                filters=64,
-                kernel_size=3,
-                padding="same",
-                use_bias=False,
-                kernel_regularizer=keras.regularizers.L2(l2=0.0005),
-                name="conv_bn_3_conv",
-            ),
-            keras.layers.BatchNormalization(name="conv_bn_3_bn"),
-            keras.layers.Activation(activation="relu", name="conv_bn_3_relu"),
+            *conv_bn_block("conv_bn_2", filters=64),
+            *conv_bn_block("conv_bn_3", filters=64),
             keras.layers.MaxPooling2D(name="max_pooling2d_1"),
             keras.layers.Dropout(rate=0.3, name="dropout_1"),
             keras.layers.GlobalAveragePooling2D(name="global_average_pooling2d"),

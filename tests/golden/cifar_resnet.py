@@ -11,50 +11,34 @@ SPEC_SHA256 = "39468980c9240dedc5d7e4963842aa2dc413118f0bb18b3cc0504a165e4a7456"
 SPECC_VERSION = "0.1.0"
 
 
+def residual_block(x, name, filters):
+    "The spec's block residual: one copy, its layers named NAME_<layer>."
+    c1 = keras.layers.Conv2D(
+        filters=filters,
+        kernel_size=3,
+        padding="same",
+        activation="relu",
+        name=name + "_c1",
+    )(x)
+    c2 = keras.layers.Conv2D(
+        filters=filters,
+        kernel_size=3,
+        padding="same",
+        name=name + "_c2",
+    )(c1)
+    add = keras.layers.Add(name=name + "_add")([x, c2])
+    activation = keras.layers.Activation(activation="relu", name=name + "_activation")(add)
+    return activation
+
+
 def build_model():
     "Small residual CNN."
     keras.utils.set_random_seed(1337)
     image = keras.Input(shape=(32, 32, 3), dtype="float32", name="image")
     meta = keras.Input(shape=(8,), dtype="float32", name="meta")
     stem = keras.layers.Conv2D(filters=32, kernel_size=3, padding="same", name="stem")(image)
-    residual_c1 = keras.layers.Conv2D(
-        filters=32,
-        kernel_size=3,
-        padding="same",
-        activation="relu",
-        name="residual_c1",
-    )(stem)
-    residual_c2 = keras.layers.Conv2D(
-        filters=32,
-        kernel_size=3,
-        padding="same",
-        name="residual_c2",
-    )(residual_c1)
-    residual_add = keras.layers.Add(name="residual_add")([stem, residual_c2])
-    residual_activation = keras.layers.Activation(
-        activation="relu",
-        name="residual_activation",
-    )(residual_add)
-    residual_1_c1 = keras.layers.Conv2D(
-        filters=32,
-        kernel_size=3,
-        padding="same",
-        activation="relu",
-        name="residual_1_c1",
-    )(residual_activation)
-    residual_1_c2 = keras.layers.Conv2D(
-        filters=32,
-        kernel_size=3,
-        padding="same",
-        name="residual_1_c2",
-    )(residual_1_c1)
-    residual_1_add = keras.layers.Add(
-        name="residual_1_add",
-    )([residual_activation, residual_1_c2])
-    residual_1_activation = keras.layers.Activation(
-        activation="relu",
-        name="residual_1_activation",
-    )(residual_1_add)
+    residual_activation = residual_block(stem, "residual", filters=32)
+    residual_1_activation = residual_block(residual_activation, "residual_1", filters=32)
     pooled = keras.layers.GlobalAveragePooling2D(name="pooled")(residual_1_activation)
     joined = keras.layers.Concatenate(name="joined")([pooled, meta])
     cls = keras.layers.Dense(units=10, activation="softmax", name="cls")(joined)
