@@ -17,6 +17,7 @@ import keyword
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from functools import cache
 from typing import Any
 
@@ -268,6 +269,9 @@ class ScriptView:
     compile_lines: list[str]
     needs_frozen: bool
     functions: list[str]  # the blocks' functions, complete
+    header_version: str  # for the comment lines at the top: literals, so nothing in them can end a comment
+    header_source: str
+    header_sha256: str
     imports: list[str] = field(default_factory=lambda: ["import os"])  # before os.environ is set
     keras_imports: list[str] = field(default_factory=lambda: ["import keras  # noqa: E402"])
     data: DataView | None = None  # load_data(), make_dataset(), train() and main(): specs with a `data:` section
@@ -304,6 +308,10 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
         compile_lines=compile_code(spec),
         needs_frozen=code.needs_frozen,
         functions=code.functions,
+        header_version=__version__,
+        # The path as given, or its file name where the path would not fit in a line (SPEC holds it whole).
+        header_source=literal(spec_path) if len(literal(spec_path)) <= 90 else literal(Path(spec_path).name),
+        header_sha256=content_hash(spec),
     )
     if spec.resolved.get("data") is not None:
         view.data = data_view(spec)
