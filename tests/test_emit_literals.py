@@ -51,3 +51,46 @@ def test_identifiers_are_valid_and_distinct(name):
     first, second = identifier(name, taken), identifier(name, taken)
     assert first.isidentifier() and second.isidentifier() and first != second
     ast.parse(f"{first} = 1")
+
+
+# -- whole specs with arbitrary strings where a spec allows free text -------------------------------
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import yaml  # noqa: E402
+
+import specc  # noqa: E402
+from specc.emit import render_script  # noqa: E402
+
+FREE_TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00/"), max_size=30)
+
+
+@given(description=FREE_TEXT, layer_name=FREE_TEXT.filter(bool), metric_name=FREE_TEXT.filter(bool))
+def test_generated_scripts_parse_and_their_module_level_only_defines(description, layer_name, metric_name):
+    spec = {"specc": 1, "name": "fuzz", "description": description,
+            "model": {"inputs": {"x": {"shape": [3]}},
+                      "layers": [{"Dense": {"units": 2, "name": layer_name}}, {"Dense": {"units": 1, "name": "out"}}]},
+            "compile": {"loss": "mse", "metrics": [{"MeanSquaredError": {"name": metric_name}}]}}
+    if layer_name == "out" or layer_name == "x":
+        return  # a duplicate name: a spec error, not a code generation case
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.yaml"
+        path.write_text(yaml.safe_dump(spec, allow_unicode=True), encoding="utf-8")
+        try:
+            loaded = specc.load(path)
+        except specc.SpecError:
+            return  # YAML quirks of odd characters: validation's business, tested elsewhere
+        tree = ast.parse(render_script(loaded, str(path)))
+    # Importing the script can only import, assign constants and define functions.
+    for node in tree.body:
+        if isinstance(node, ast.Expr):
+            assert ast.unparse(node) == "os.environ.setdefault('KERAS_BACKEND', 'tensorflow')"
+        else:
+            assert isinstance(node, (ast.Import, ast.ImportFrom, ast.Assign, ast.FunctionDef, ast.If)), ast.unparse(node)
+        if isinstance(node, ast.Assign):
+            assert isinstance(node.value, ast.Constant)
+        if isinstance(node, ast.If):
+            assert ast.unparse(node.test) == "__name__ == '__main__'"
+    strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+    assert layer_name in strings and metric_name in strings
