@@ -298,9 +298,10 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
 
     code = model_code(spec)
     indented = [INDENT + line for text in code.lines for line in text.splitlines()]
+    sha256 = content_hash(spec)
     view = ScriptView(
         spec_path=literal(spec_path),
-        spec_sha256=literal(content_hash(spec)),
+        spec_sha256=literal(sha256),
         specc_version=literal(__version__),
         description=literal(spec.description or spec.name),
         seed=literal(spec.seed) if spec.seed is not None else None,
@@ -311,7 +312,7 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
         header_version=__version__,
         # The path as given, or its file name where the path would not fit in a line (SPEC holds it whole).
         header_source=literal(spec_path) if len(literal(spec_path)) <= 90 else literal(Path(spec_path).name),
-        header_sha256=content_hash(spec),
+        header_sha256=sha256,
     )
     if spec.resolved.get("data") is not None:
         from specc.emit_data import data_view  # the data and training parts, for specs with data

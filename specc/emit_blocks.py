@@ -61,14 +61,17 @@ def plan(spec: Spec) -> tuple[dict[str, BlockFunction], dict[str, Instance]]:
     functions: dict[str, BlockFunction] = {}
     instances: dict[str, Instance] = {}
     rejected: set[str] = set()
+    users: dict[str, set[str | None]] = {}  # node name -> the block instances (None: none) of nodes using it
+    for node in graph.layers:
+        for ref in node.inputs:
+            users.setdefault(ref.name, set()).add(node.block)
     for instance_name in order:
         nodes = runs[instance_name]
         block_name = nodes[0].path[2]
         block = blocks[block_name]
         function = functions.get(block_name) or _function(block_name, block)
         values = _instance_values(function, block, nodes) if function else None
-        outside_use = any(ref.name in {n.name for n in nodes[:-1]} for node in graph.layers
-                          if node.block != instance_name for ref in node.inputs)
+        outside_use = any(users.get(n.name, set()) - {instance_name} for n in nodes[:-1])
         if function is None or values is None or outside_use or len(nodes) != len(block.layers) \
                 or any(n.kind != "layer" for n in nodes):
             rejected.add(block_name)
