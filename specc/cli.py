@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_overrides(train)
     train.set_defaults(run=run_train)
 
-    codegen = commands.add_parser("codegen", help="emit the standalone Keras script of specs (build_model for now)")
+    codegen = commands.add_parser("codegen", help="emit standalone Keras training scripts of specs")
     codegen.add_argument("specs", nargs="*", metavar="SPEC",
                          help="spec files or folders (default: the specs folder of [tool.specc] in pyproject.toml, or specs/)")
     codegen.add_argument("-o", "--output", help="with one SPEC: the file to write ('-' or absent: standard output)")
