@@ -34,12 +34,15 @@ def import_keras():
     return keras
 
 
-def as_spec(spec: Spec | str | os.PathLike) -> Spec:
+def as_spec(spec: Spec | str | os.PathLike, overrides=()) -> Spec:
+    """A loaded spec, or the spec file loaded with `overrides` (which apply to files only)."""
     if isinstance(spec, Spec):
+        if overrides:
+            raise TypeError("overrides apply to a spec file: pass its path, or load it with specc.load(path, overrides)")
         return spec
     from specc import load
 
-    return load(spec)
+    return load(spec, list(overrides))
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):

@@ -86,6 +86,17 @@ def did_you_mean(name: object, candidates: Iterable[str]) -> str:
     return f" Did you mean '{matches[0]}'?" if matches else ""
 
 
+def shown_path(path) -> str:
+    """A file path as a person would type it: relative to the working folder when inside it."""
+    from pathlib import Path
+
+    resolved = Path(path).resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd()))
+    except ValueError:
+        return str(resolved)
+
+
 def dotted(path: tuple) -> str:
     """('model', 'layers', 3) -> 'model.layers[3]'."""
     out = ""

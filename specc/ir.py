@@ -13,6 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 
+IMPLICIT_INPUT = "input"  # the input a plain chain gets from `input_shape` on its first layer
+
+
 class Ref(NamedTuple):
     """A reference to a node's output: `encoder`, or `lstm[1]` for one output of a multi-output layer."""
 

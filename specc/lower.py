@@ -21,12 +21,11 @@ from typing import Any
 from specc.catalog import Catalog, ClassInfo
 from specc.errors import describe, did_you_mean, dotted
 from specc.blocks import instance_values, instantiate, remapped
-from specc.ir import Graph, InputNode, LayerNode, Ref
+from specc.ir import IMPLICIT_INPUT, Graph, InputNode, LayerNode, Ref
 from specc.objects import ObjectChecker, Report, split_object
 from specc.schema import Block, ModelSection
 
 MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds
-IMPLICIT_INPUT = "input"  # the input a plain chain gets from its first layer's `input_shape`
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
 LAYER_RESERVED = frozenset({"inputs"})
 SHARED = "Shared"  # `- Shared: {layer: encoder, inputs: right}` applies the layer `encoder` again, same weights

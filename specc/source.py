@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from specc.errors import Diagnostic, Location, SpecError, UnreadableSpec, describe
+from specc.errors import Diagnostic, Location, SpecError, UnreadableSpec, describe, shown_path
 from specc.yaml_reader import MAX_BYTES, YamlDocument, read_yaml
 
 MAX_EXTENDS_DEPTH = 32
@@ -126,7 +126,7 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Source:
     base_path = (path.parent / target).resolve()
     seen = chain + (path.resolve(),)
     if base_path in seen:
-        cycle = " -> ".join(_shown(p) for p in (*seen[seen.index(base_path):], base_path))
+        cycle = " -> ".join(shown_path(p) for p in (*seen[seen.index(base_path):], base_path))
         raise SpecError([Diagnostic(f"cycle: {cycle}", where, "extends")])
     if len(seen) > MAX_EXTENDS_DEPTH:
         raise SpecError([Diagnostic(f"chain deeper than {MAX_EXTENDS_DEPTH} files", where, "extends")])
@@ -135,20 +135,12 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Source:
     except OSError as err:  # a name too long for the file system, say
         raise SpecError([Diagnostic(f"cannot use {describe(target)}: {err.strerror}", where, "extends")]) from None
     if not found:
-        raise SpecError([Diagnostic(f"no such file: {target} (looked at {_shown(base_path)})", where, "extends")])
+        raise SpecError([Diagnostic(f"no such file: {target} (looked at {shown_path(base_path)})", where, "extends")])
 
-    base = _load(Path(_shown(base_path)), seen)
+    base = _load(Path(shown_path(base_path)), seen)
     own = {k: v for k, v in data.items() if k != "extends"}
     merged = deep_merge(base.data, own) if isinstance(base.data, dict) else own
     return Source(str(path), merged, SourceMap(doc, base.positions), base.files + (str(path),))
-
-
-def _shown(path: Path) -> str:
-    """A path as a person would type it: relative to the working folder when inside it."""
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
 
 
 def _mark(doc: YamlDocument, path: tuple) -> tuple[int, int]:

@@ -66,7 +66,9 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     the folder already holds a run (finished, or unfinished without `resume`) or the spec
     changed since it started, and TrainingInterrupted on Ctrl-C.
     """
-    spec = _load(spec, overrides)
+    from specc.build import as_spec
+
+    spec = as_spec(spec, overrides)
     from specc.resolve import content_hash, render_resolved
     from specc.schema import TrainSection
 
@@ -146,16 +148,6 @@ def resume_command(spec_path: str, overrides: Sequence[str], out: str | os.PathL
     if out is not None:
         words += ["--out", str(out)]
     return shlex.join([*words, "--resume"])
-
-
-def _load(spec: Spec | str | os.PathLike, overrides: Sequence[str]) -> Spec:
-    if isinstance(spec, Spec):
-        if overrides:
-            raise TypeError("overrides apply to a spec file: pass its path, or load it with specc.load(path, overrides)")
-        return spec
-    from specc import load
-
-    return load(spec, list(overrides))
 
 
 def _check_class_weight(spec: Spec, section, splits) -> None:

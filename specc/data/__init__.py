@@ -21,6 +21,7 @@ import specc.schema  # noqa: F401  isort: skip
 from specc.data.locate import Locator
 from specc.data.schema import DataSection
 from specc.errors import Diagnostic, SpecError, did_you_mean, dotted, split_where
+from specc.ir import IMPLICIT_INPUT
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: `specc validate` imports this module and never needs NumPy
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 __all__ = ["Arrays", "DataSection", "Splits", "check_labels", "check_shapes", "data_section", "load_arrays", "to_dataset"]
 
 DATA = ("data",)
-IMPLICIT_INPUT = "input"  # specc.lower's name for the input of a model without one declared
 
 
 @dataclass

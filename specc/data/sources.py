@@ -20,7 +20,7 @@ import numpy as np
 
 from specc.data.locate import Locator
 from specc.data.schema import CsvSource, ImagesSource, KerasDataset, NpzSource, Source
-from specc.errors import did_you_mean
+from specc.errors import did_you_mean, shown_path
 
 Part = Union[np.ndarray, dict[str, np.ndarray]]
 
@@ -96,15 +96,8 @@ def _existing(value: str, path: tuple, locate: Locator, *, folder: bool = False)
         raise locate.error(path, f"cannot use {value!r}: {getattr(err, 'strerror', None) or err}") from None
     if not found:
         why = f"not a {kind}" if exists else f"no such {kind}"
-        raise locate.error(path, f"{why}: {value} (looked at {_shown(target)})")
+        raise locate.error(path, f"{why}: {value} (looked at {shown_path(target)})")
     return target
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(path.resolve())
 
 
 def npz(source: NpzSource, locate: Locator) -> Raw:
