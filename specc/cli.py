@@ -261,11 +261,12 @@ def run_codegen(args: argparse.Namespace) -> Exit:
         if spec is None:
             status = Exit.INVALID
             continue
-        text = render_script(spec, path)
-        if single and args.output in (None, "-") and not args.check:
+        to_stdout = single and args.output in (None, "-") and not args.check
+        target = None if to_stdout else Path(args.output) if single and args.output else out_dir / f"{Path(path).stem}.py"
+        text = render_script(spec, path, target)
+        if target is None:
             sys.stdout.write(text)
             continue
-        target = Path(args.output) if single and args.output else out_dir / f"{Path(path).stem}.py"
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if args.check:
             if current != text:

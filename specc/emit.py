@@ -293,14 +293,30 @@ def _environment():
     )
 
 
-def script_view(spec: Spec, spec_path: str) -> ScriptView:
+def long_literal(value: str, indent: str, room: int) -> str:
+    """A string literal that fits the line: adjacent literals in parentheses when one would be too long."""
+    whole = literal(value)
+    if room + len(whole) <= LINE_LIMIT:
+        return whole
+    width = max(20, LINE_LIMIT - len(indent) - len(INDENT) - 12)  # room for escapes to grow a piece
+    pieces, start = [], 0
+    while start < len(value):
+        end = start + width
+        while end < len(value) and len(literal(value[start:end])) > width + 8:
+            end -= 1  # escapes made the piece longer
+        pieces.append(literal(value[start:end]))
+        start = end
+    return "(\n" + "".join(f"{indent}{INDENT}{piece}\n" for piece in pieces) + f"{indent})"
+
+
+def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> ScriptView:
     from specc.resolve import content_hash
 
     code = model_code(spec)
     indented = [INDENT + line for text in code.lines for line in text.splitlines()]
     sha256 = content_hash(spec)
     view = ScriptView(
-        spec_path=literal(spec_path),
+        spec_path=long_literal(spec_path, "", len("SPEC = ")),
         spec_sha256=literal(sha256),
         specc_version=literal(__version__),
         description=literal(spec.description or spec.name),
@@ -317,7 +333,7 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
     if spec.resolved.get("data") is not None:
         from specc.emit_data import data_view  # the data and training parts, for specs with data
 
-        view.data = data_view(spec)
+        view.data = data_view(spec, script_dir)
         needs = set(view.data.helpers)
         view.imports = ["import argparse", *(["import csv"] if "read_csv" in needs else []),
                         *(["import gzip", "import importlib.util"] if "read_builtin" in needs else []),
@@ -326,7 +342,12 @@ def script_view(spec: Spec, spec_path: str) -> ScriptView:
     return view
 
 
-def render_script(spec: Spec, spec_path: str | None = None) -> str:
-    """The standalone Python script for a spec (deterministic: same spec, same bytes)."""
-    view = script_view(spec, spec_path or spec.path)
+def render_script(spec: Spec, spec_path: str | None = None, script_path: str | Path | None = None) -> str:
+    """The standalone Python script for a spec (deterministic: same spec, same bytes).
+
+    script_path: where the script will be written, so that it finds the spec's data files from
+    its own folder; None for a script printed to stdout (then: from the working folder).
+    """
+    script_dir = Path(script_path).parent if script_path is not None else None
+    view = script_view(spec, spec_path or spec.path, script_dir)
     return _environment().get_template("script.py.j2").render(view=view)

@@ -9,14 +9,15 @@ prepared here, through the same `literal`/`source` as the rest of the script.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from specc.emit import INDENT, _Raw, _wrapped, call_source, literal, source
 from specc.ir import Spec
 from specc.keras_objects import Call
 
-FILES_COMMENT = "# The spec's data file, relative to the folder `specc codegen` ran in."
 TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 
 
@@ -72,18 +73,28 @@ def _transformed(target: str, x: tuple, y: tuple, indent: str = INDENT) -> list[
     return _body(f"{target} = " + _wrapped("transformed(", items, ")", indent, len(target) + 3))
 
 
-def _data_file(locate, path: tuple, value: str) -> str:
-    """A data file's path as the script opens it: relative to the working folder codegen ran in, when it can."""
-    import os
+def _data_file_lines(locate, path: tuple, value: str, script_dir: Path | None) -> list[str]:
+    """`path = ...`: a data file the spec names, found from the script's own folder as specc finds it from the spec's.
 
+    A relative path in the spec stays relative (to the folder the script is written to, or the
+    working folder when the script goes to stdout), so the script and the data can move together.
+    """
     target = locate.base_dir(path) / value
+    if Path(os.path.expanduser(value)).is_absolute():
+        return ["# The spec's data file (an absolute path in the spec).",
+                *_body("path = " + source(str(target), INDENT, 7))]
     try:
-        return os.path.relpath(target).replace(os.sep, "/")
+        relative = os.path.relpath(target, script_dir if script_dir is not None else os.curdir).replace(os.sep, "/")
     except ValueError:  # another drive
-        return str(target.resolve())
+        return ["# The spec's data file (on another drive than this script).",
+                *_body("path = " + source(str(target.resolve()), INDENT, 7))]
+    here = "os.path.dirname(os.path.abspath(__file__))"
+    return ["# The spec's data file, relative to this script's folder.",
+            *_body("path = " + _wrapped("os.path.join(", [here, literal(relative)], ")", INDENT, 7))]
 
 
-def data_view(spec: Spec) -> DataView:
+def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
+    """script_dir: the folder the script is written to (None: the working folder)."""
     from specc.data import Locator, data_section, input_names
     from specc.data.schema import KERAS_DATASETS, KerasDataset
 
@@ -116,29 +127,26 @@ def data_view(spec: Spec) -> DataView:
             lines.extend(_transformed(target, (None, inputs, f"np.asarray(x{suffix})"),
                                       (None, outputs, f"np.asarray(y{suffix})")))
     elif source.npz is not None:
-        path = _data_file(locate, ("data", "source", "npz", "path"), source.npz.path)
-        lines.append(FILES_COMMENT)
-        lines.extend(_body("with " + _wrapped("np.load(", [literal(path), "allow_pickle=False"], ")", INDENT, 16)
-                           + " as archive:"))
+        lines.extend(_data_file_lines(locate, ("data", "source", "npz", "path"), source.npz.path, script_dir))
+        lines.append("with np.load(path, allow_pickle=False) as archive:")
         inside = _transformed("x, y", (source.npz.x, inputs, f"archive[{literal(source.npz.x)}]"),
                               (source.npz.y, outputs, f"archive[{literal(source.npz.y)}]"), INDENT * 2)
         lines.extend([INDENT + inside[0], *inside[1:]])  # in the `with` block
     elif source.csv is not None:
         helpers.add("read_csv")
-        path = _data_file(locate, ("data", "source", "csv", "path"), source.csv.path)
-        lines.append(FILES_COMMENT)
-        lines.extend(_body("x, y = " + _wrapped("read_csv(", [literal(path), literal(source.csv.label)], ")", INDENT, 7)))
+        lines.extend(_data_file_lines(locate, ("data", "source", "csv", "path"), source.csv.path, script_dir))
+        lines.append(f"x, y = read_csv(path, {literal(source.csv.label)})")
         lines.extend(_transformed("x, y", (None, inputs, "x"), (None, outputs, "y")))
     else:
-        view.load_lines = ["raise NotImplementedError(",
-                           INDENT + '"this spec\'s data source (a folder of images) is read by specc only: "',
-                           INDENT + '"run `specc train` on the spec, or write load_data() for it"',
-                           ")"]
-        lines = None
-    if lines is not None:
-        _split_lines(lines, section.split, spec.seed, inputs[0], own_test, helpers)
+        helpers.add("read_images")
+        images = source.images
+        lines.extend(_data_file_lines(locate, ("data", "source", "images", "path"), images.path, script_dir))
+        lines.extend(_body("x, y = " + call_source("read_images", {"folder": _Raw("path"), "image_size": tuple(
+            images.image_size), "color_mode": images.color_mode}, INDENT, 7)))
+        lines.extend(_transformed("x, y", (None, inputs, "x"), (None, outputs, "y")))
+    _split_lines(lines, section.split, spec.seed, inputs[0], own_test, helpers)
 
-    order = ["read_builtin", "read_csv", *TRANSFORMS]
+    order = ["read_builtin", "read_csv", "read_images", *TRANSFORMS]
     view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
     view.train_lines = _train_lines(spec, section, own_test or section.split.test > 0, section.split.validation > 0)
     return view
@@ -165,8 +173,6 @@ def _split_lines(lines: list[str], split, seed: int | None, first_input: str, ow
 
 def _callbacks_source(spec: Spec) -> list[str]:
     """The spec's callbacks as constructor calls; relative file arguments under `out`, as specc.train puts them in the run folder."""
-    import os
-
     from specc.keras_objects import describe
     from specc.objects import split_object
     from specc.train import DEFAULT_PATHS, PATH_ARGUMENTS
@@ -194,9 +200,14 @@ def _train_lines(spec: Spec, data, has_test: bool, has_val: bool) -> list[str]:
     lines = [f"epochs = {literal(section.epochs)} if epochs is None else epochs",
              f"batch_size = {literal(section.batch_size)} if batch_size is None else batch_size",
              "data = load_data()"]
-    if section.mixed_precision:
-        lines.append('keras.mixed_precision.set_global_policy("mixed_float16")  # train.mixed_precision')
-    lines += ["model = build_model()", "os.makedirs(out, exist_ok=True)"]
+    if section.mixed_precision:  # layers keep the policy they were made with: restore the global one after
+        lines += ["policy = keras.mixed_precision.global_policy()",
+                  'keras.mixed_precision.set_global_policy("mixed_float16")  # train.mixed_precision',
+                  "model = build_model()",
+                  "keras.mixed_precision.set_global_policy(policy)"]
+    else:
+        lines.append("model = build_model()")
+    lines.append("os.makedirs(out, exist_ok=True)")
     lines += _body("callbacks = " + source(_callbacks_source(spec), INDENT, 12))
     buffer = f", shuffle_buffer={literal(data.shuffle_buffer)}" if data.shuffle_buffer is not None else ""
     lines.append(f'train_data = make_dataset(*data["train"], batch_size, shuffle={literal(section.shuffle)}, '

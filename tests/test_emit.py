@@ -210,34 +210,55 @@ MODEL_TWO_BY_TWO = textwrap.dedent("""\
     """)
 
 
+def write_pngs(folder: Path) -> None:
+    """Two class folders of small RGB PNGs, of two sizes (so that image_size resizes some)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(2)
+    for cls, count in (("cat", 7), ("dog", 9)):
+        (folder / cls).mkdir(parents=True)
+        for i in range(count):
+            size = (6, 6) if i % 3 else (9, 7)
+            Image.fromarray(rng.integers(0, 256, (*size, 3)).astype(np.uint8)).save(folder / cls / f"{i}.png")
+
+
 def data_specs(folder: Path) -> dict[str, str]:
-    """Spec texts exercising every source but images, every transform and every split form."""
+    """Spec texts exercising every source, every transform and every split form; data files in folder/data."""
     rng = np.random.default_rng(0)
-    np.savez(folder / "two.npz", img=rng.random((50, 4)), m=rng.random((50, 2)).astype(np.float64),
+    (folder / "data").mkdir()
+    np.savez(folder / "data" / "two.npz", img=rng.random((50, 4)), m=rng.random((50, 2)).astype(np.float64),
              c=rng.integers(0, 3, (50, 1)), s=rng.random(50))
-    np.savez(folder / "seq.npz", x=rng.integers(1, 9, (40, 7)), y=rng.integers(0, 3, 40))
+    np.savez(folder / "data" / "seq.npz", x=rng.integers(1, 9, (40, 7)), y=rng.integers(0, 3, 40))
     rows = ["a,b,species,c,d"] + [f"{i * 0.5},{i % 7},{'xyz'[i % 3]},{-i},{i * i / 10}" for i in range(30)]
-    (folder / "iris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "data" / "iris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    write_pngs(folder / "data" / "photos")
     head = "specc: 1\nname: t\nseed: 3\n"
     return {
         "npz_mapping.yaml": head + MODEL_TWO_BY_TWO + textwrap.dedent("""\
             data:
-              source: {npz: {path: two.npz, x: {image: img, meta: m}, y: {cls: c, size: s}}}
+              source: {npz: {path: data/two.npz, x: {image: img, meta: m}, y: {cls: c, size: s}}}
               features: {image: [{reshape: [2, -1]}, {cast: float16}], meta: [{rescale: 2}]}
               labels: {cls: [{one_hot: 3}]}
               split: {validation: 0.2, test: 0.1}
+            compile:
+              optimizer: {SGD: {learning_rate: 0.05, momentum: 0.9}}
+              loss: {cls: categorical_crossentropy, size: mse}
+              metrics: {cls: [accuracy]}
+            train: {epochs: 1, batch_size: 8}
             """),
         "npz_pad.yaml": head + "model:\n  layers:\n    - Embedding: {input_dim: 10, output_dim: 2}\n" + textwrap.dedent("""\
             data:
-              source: {npz: {path: seq.npz}}
+              source: {npz: {path: data/seq.npz}}
               features: [{pad: {length: 5, padding: post, truncating: post, value: 9}}]
               split: {test: 0.25}
             """),
         "csv_text_labels.yaml": head + MODEL_4_TO_3 + textwrap.dedent("""\
             data:
-              source: {csv: {path: iris.csv, label: species}}
+              source: {csv: {path: data/iris.csv, label: species}}
               features: [{rescale: 0.5}]
               labels: [{one_hot: 3}]
+            compile: {optimizer: rmsprop, loss: {CategoricalCrossentropy: {from_logits: true}}, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 7, shuffle: false}
             """),
         "digits_validation_only.yaml": head + MODEL_4_TO_3.replace("[4]", "[64]") + textwrap.dedent("""\
             data:
@@ -245,50 +266,119 @@ def data_specs(folder: Path) -> dict[str, str]:
               labels: [{cast: int32}]
               split: {validation: 0.15}
             """),
+        "images_mixed_precision.yaml": head + textwrap.dedent("""\
+            model:
+              inputs: {image: {shape: [5, 5, 3]}}
+              layers:
+                - Conv2D: {filters: 2, kernel_size: 3, activation: relu}
+                - Flatten
+                - Dense: {units: 2, activation: softmax, dtype: float32}
+            data:
+              source: {images: {path: data/photos, image_size: [5, 5]}}
+              features: [{rescale: 0.00392156862745098}]
+              split: {validation: 0.25}
+            compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 4, mixed_precision: true}
+            """),
     }
 
 
-def test_generated_load_data_gives_specc_load_arrays(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # the scripts open data files relative to the folder codegen ran in
-    scripts = {str(ROOT / "specs" / "quickstart.yaml"): tmp_path / "quickstart.py"}
-    for name, text in data_specs(tmp_path).items():
-        (tmp_path / name).write_text(text, encoding="utf-8")
-        scripts[str(tmp_path / name)] = tmp_path / name.replace(".yaml", ".py")
-    for spec_path, script in scripts.items():
-        text = render_script(specc.load(spec_path), spec_path)
-        assert max(len(line) for line in text.splitlines()) <= 100
-        script.write_text(text, encoding="utf-8")
+def write_data_scripts(tmp_path: Path) -> dict[str, Path]:
+    """The data specs in tmp_path/specs, their scripts in tmp_path/scripts (written as `specc codegen -o` writes them)."""
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "scripts").mkdir()
+    scripts = {}
+    for name, text in data_specs(tmp_path / "specs").items():
+        spec_path = tmp_path / "specs" / name
+        spec_path.write_text(text, encoding="utf-8")
+        script = tmp_path / "scripts" / name.replace(".yaml", ".py")
+        script.write_text(render_script(specc.load(spec_path), str(spec_path), script), encoding="utf-8")
+        scripts[str(spec_path)] = script
+    return scripts
+
+
+def test_generated_load_data_gives_specc_load_arrays(tmp_path):
+    scripts = write_data_scripts(tmp_path)  # run from the repository root: scripts find data from their own folder
+    scripts[str(ROOT / "specs" / "quickstart.yaml")] = tmp_path / "scripts" / "quickstart.py"
+    scripts[str(ROOT / "specs" / "quickstart.yaml")].write_text(
+        render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    for script in scripts.values():
+        assert max(len(line) for line in script.read_text(encoding="utf-8").splitlines()) <= 100
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
     result = subprocess.run([sys.executable, "-c", SAME_DATA, json.dumps({k: str(v) for k, v in scripts.items()})],
-                            capture_output=True, check=False, text=True, cwd=tmp_path, env=env, timeout=600)
+                            capture_output=True, check=False, text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert json.loads(result.stdout.strip().splitlines()[-1]) == {path: [] for path in scripts}
+
+
+def test_generated_script_finds_data_from_its_own_folder(tmp_path, monkeypatch):
+    (tmp_path / "project" / "data").mkdir(parents=True)
+    np.savez(tmp_path / "project" / "data" / "d.npz", x=np.zeros((4, 4)), y=np.zeros(4))
+    spec_path = tmp_path / "project" / "spec.yaml"
+    spec_path.write_text("specc: 1\nname: t\n" + MODEL_4_TO_3 + "data:\n  source: {npz: {path: data/d.npz}}\n",
+                         encoding="utf-8")
+    spec = specc.load(spec_path)
+    tree = ast.parse(render_script(spec, str(spec_path), tmp_path / "out" / "deep" / "gen.py"))
+    load_data = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "load_data")
+    assert "os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../project/data/d.npz')" in ast.unparse(load_data)
+    # Printed to stdout, the script is taken to live in the working folder.
+    monkeypatch.chdir(tmp_path / "project")
+    assert 'os.path.abspath(__file__)), "data/d.npz")' in render_script(spec, str(spec_path))
+    absolute = tmp_path / "project" / "abs.yaml"
+    absolute.write_text(spec_path.read_text(encoding="utf-8").replace("data/d.npz", str(tmp_path / "project/data/d.npz")),
+                        encoding="utf-8")
+    assert f"path = {literal(str(tmp_path / 'project/data/d.npz'))}" in render_script(specc.load(absolute), str(absolute))
+
+
+def test_a_long_spec_path_keeps_lines_within_100_columns(tmp_path):
+    folder = tmp_path.joinpath(*["a-rather-long-folder-name"] * 6, 'with "quotes" and \\ in it')
+    folder.mkdir(parents=True)
+    spec_path = folder / "spec.yaml"
+    spec_path.write_text("specc: 1\nname: t\n" + MODEL_4_TO_3, encoding="utf-8")
+    text = render_script(specc.load(spec_path), str(spec_path))
+    assert max(len(line) for line in text.splitlines()) <= 100
+    namespace: dict = {}
+    exec(compile(ast.Module([n for n in ast.parse(text).body if isinstance(n, ast.Assign)], []), "gen", "exec"),
+         namespace)
+    assert namespace["SPEC"] == str(spec_path)
 
 
 SAME_TRAINING = textwrap.dedent("""\
     import importlib.util, json, sys
     import specc
 
-    module_spec = importlib.util.spec_from_file_location("generated", sys.argv[1])
-    generated = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(generated)
-    history, metrics = generated.train(epochs=1, out=sys.argv[2])
-    ours = specc.train("specs/quickstart.yaml", overrides=["train.epochs=1"], out=sys.argv[3])
-    print(json.dumps([history["loss"], ours.history["loss"], metrics, ours.metrics]))
+    results = {}
+    for spec_path, script, out in json.loads(sys.argv[1]):
+        module_spec = importlib.util.spec_from_file_location("generated", script)
+        generated = importlib.util.module_from_spec(module_spec)
+        module_spec.loader.exec_module(generated)
+        history, metrics = generated.train(epochs=1, out=out + "/theirs")
+        ours = specc.train(spec_path, overrides=["train.epochs=1"], out=out + "/ours")
+        results[spec_path] = [history["loss"], ours.history["loss"], metrics, ours.metrics]
+    print(json.dumps(results))
 """)
 
 
 def test_generated_train_trains_as_specc_train(tmp_path):
-    script = tmp_path / "quickstart.py"
-    script.write_text(render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    """One epoch of the generated train() and of `specc train`: the same loss and metrics, for every source."""
+    scripts = write_data_scripts(tmp_path)
+    del scripts[str(tmp_path / "specs" / "npz_pad.yaml")]  # no compile section: nothing to train
+    del scripts[str(tmp_path / "specs" / "digits_validation_only.yaml")]
+    scripts["specs/quickstart.yaml"] = tmp_path / "scripts" / "quickstart.py"
+    scripts["specs/quickstart.yaml"].write_text(
+        render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
+    jobs = [(spec, str(script), str(tmp_path / "runs" / script.stem)) for spec, script in scripts.items()]
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run([sys.executable, "-c", SAME_TRAINING, str(script), str(tmp_path / "theirs"),
-                             str(tmp_path / "ours")], capture_output=True, check=False, text=True, cwd=ROOT, env=env, timeout=600)
+    result = subprocess.run([sys.executable, "-c", SAME_TRAINING, json.dumps(jobs)], capture_output=True, check=False,
+                            text=True, cwd=ROOT, env=env, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    theirs, ours, their_metrics, our_metrics = json.loads(result.stdout.strip().splitlines()[-1])
-    assert len(theirs) == len(ours) == 1 and np.isclose(theirs[0], ours[0], rtol=1e-5)
-    assert np.isclose(their_metrics["accuracy"], our_metrics["accuracy"], rtol=1e-5)
-    assert (tmp_path / "theirs" / "model.keras").is_file()
+    results = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(results) == set(scripts)
+    for spec_path, (theirs, ours, their_metrics, our_metrics) in results.items():
+        assert len(theirs) == len(ours) == 1 and np.isfinite(ours[0]) and np.isclose(theirs[0], ours[0], rtol=1e-5), spec_path
+        assert set(their_metrics) == set(our_metrics) and all(
+            np.isclose(their_metrics[k], our_metrics[k], rtol=1e-5) for k in our_metrics), spec_path
+    assert (tmp_path / "runs" / "quickstart" / "theirs" / "model.keras").is_file()
 
 
 def test_importing_the_generated_script_runs_nothing(tmp_path):
@@ -303,7 +393,7 @@ def test_importing_the_generated_script_runs_nothing(tmp_path):
     assert result.stdout.strip().splitlines() == ["['gen.py'] quickstart 4810"]  # no run/, no training output
 
 
-def test_generated_load_data_without_specc_is_a_clear_exit_and_images_are_not_generated(tmp_path):
+def test_generated_load_data_without_specc_is_a_clear_exit(tmp_path):
     script = tmp_path / "gen.py"
     script.write_text(render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml"), encoding="utf-8")
     code = ("import importlib.util, gen; importlib.util.find_spec = lambda name, *a: None; gen.load_data()")
@@ -312,13 +402,6 @@ def test_generated_load_data_without_specc_is_a_clear_exit_and_images_are_not_ge
                             timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "ships with specc, and specc is not installed here: pip install specc" in result.stderr
-    (tmp_path / "photos" / "cat").mkdir(parents=True)
-    spec_path = tmp_path / "images.yaml"
-    spec_path.write_text("specc: 1\nname: t\n" + MODEL_4_TO_3 + "data:\n  source: {images: {path: photos, "
-                         "image_size: [4, 4]}}\n", encoding="utf-8")
-    tree = ast.parse(render_script(specc.load(spec_path), str(spec_path)))
-    load_data = next(node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == "load_data")
-    assert isinstance(load_data.body[-1], ast.Raise) and "NotImplementedError" in ast.unparse(load_data.body[-1])
 
 
 @pytest.mark.slow
