@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -85,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", metavar="DIR", help="the run folder (default: runs/NAME, NAME from the spec)")
     train.add_argument("--resume", action="store_true",
                        help="continue the unfinished run in the run folder from its last completed epoch")
+    train.add_argument("--workers", type=int, metavar="N",
+                       help="run N workers on this machine (loopback, TF_CONFIG made for each), for trying a "
+                            "multi_worker_mirrored spec before a real cluster")
     add_overrides(train)
     train.set_defaults(run=run_train)
 
@@ -208,17 +212,20 @@ def save_model_atomic(model, path: Path) -> None:
 
 def run_train(args: argparse.Namespace) -> Exit:
     """`specc train`: a thin layer over `specc.train`; Ctrl-C says how to resume."""
+    from specc.distribute import ClusterError
     from specc.train import RunFolderError, TrainingInterrupted, resume_command, train
 
     spec = load_or_report(args.spec, args.overrides)
     if spec is None:
         return Exit.INVALID
+    if args.workers is not None:
+        return run_workers(args, spec)
     try:
         result = train(spec, out=args.out, resume=args.resume)
     except SpecError as err:
         print(err)
         return Exit.INVALID
-    except RunFolderError as err:
+    except (RunFolderError, ClusterError) as err:
         raise UsageError(str(err)) from None
     except TrainingInterrupted as err:
         print(f"specc: interrupted; {err.run_dir} keeps every completed epoch. Continue with --resume:\n"
@@ -228,6 +235,31 @@ def run_train(args: argparse.Namespace) -> Exit:
     print(f"{result.evaluated_on}: {scores}")
     print(f"run folder: {result.run_dir}", file=sys.stderr)
     return Exit.OK
+
+
+def run_workers(args: argparse.Namespace, spec) -> Exit:
+    """`specc train --workers N`: N local worker processes; the run folder is chosen and checked here first."""
+    from specc import runs
+    from specc.distribute import section_of
+    from specc.resolve import content_hash
+    from specc.workers import launch
+
+    if args.workers < 1:
+        raise UsageError(f"--workers takes a number of workers, 1 or more (received {args.workers})")
+    section = section_of(spec)
+    if section is None or section.strategy != "multi_worker_mirrored":
+        has = f"strategy {section.strategy}" if section is not None else "no train.distribution"
+        raise UsageError(f"--workers runs a multi_worker_mirrored spec, and this one has {has}: add "
+                         "--set train.distribution=multi_worker_mirrored, or set it in the spec")
+    if os.environ.get("TF_CONFIG"):
+        raise UsageError("TF_CONFIG is set: this process is already a worker of a cluster. --workers makes a "
+                         "cluster on this machine; unset TF_CONFIG to use it")
+    try:
+        run_dir = Path(args.out) if args.out is not None else runs.default_run_dir(spec.name, args.resume)
+        runs.check_run_dir(run_dir, content_hash(spec), args.resume)
+    except runs.RunFolderError as err:
+        raise UsageError(str(err)) from None
+    return Exit(launch(args.spec, args.overrides, run_dir, args.resume, args.workers))
 
 
 # -- codegen ---------------------------------------------------------------------

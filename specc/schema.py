@@ -9,9 +9,10 @@ argument. Nothing here imports Keras.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt, StrictStr,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt, StrictStr,
                       WithJsonSchema)
 from pydantic_core import PydanticCustomError
 
@@ -121,6 +122,76 @@ class CompileSection(Section):
     auto_scale_loss: StrictBool = True
 
 
+# -- train.distribution: a tf.distribute strategy (run by specc.distribute) ---------------
+
+DEVICE_PATTERN = r"^/?(job:[A-Za-z0-9_]+/)?(replica:\d+/)?(task:\d+/)?(device:)?(CPU|GPU|TPU|cpu|gpu|tpu):\d+$"
+
+
+def _device_name(value: str) -> str:
+    if not re.match(DEVICE_PATTERN, value):
+        raise PydanticCustomError("specc_device", f"expected a TensorFlow device name, like /gpu:0 or /cpu:1; received {value!r}")
+    return value
+
+
+DEVICE = Annotated[StrictStr, AfterValidator(_device_name),
+                   Field(description="A TensorFlow device name, like /gpu:0 or /cpu:0.", json_schema_extra={"pattern": DEVICE_PATTERN})]
+ScaleLearningRate = Union[Literal["linear"], None]
+SCALE_DESCRIPTION = ("linear: multiply the optimizer's learning rate by the number of replicas (the global batch "
+                     "grows with them); default: leave it as the spec gives it.")
+
+
+class OneDevice(Section):
+    """tf.distribute.OneDeviceStrategy: everything on one device."""
+
+    strategy: Literal["one_device"]
+    device: Union[DEVICE, None] = Field(None, description="Default: /gpu:0 when there is a GPU, else /cpu:0.")
+    scale_learning_rate: ScaleLearningRate = Field(None, description=SCALE_DESCRIPTION)
+
+
+class Mirrored(Section):
+    """tf.distribute.MirroredStrategy: one replica per device of this machine, gradients all-reduced."""
+
+    strategy: Literal["mirrored"]
+    devices: Union[Annotated[list[DEVICE], Field(min_length=1)], None] = Field(
+        None, description="Default: every GPU, else the CPU. CPU devices beyond the machine's one (/cpu:1, ...) "
+        "split the CPU into logical devices, to try the strategy without GPUs.")
+    cross_device_ops: Union[Literal["nccl", "hierarchical_copy", "reduction_to_one_device"], None] = Field(
+        None, description="How gradients are all-reduced; default: TensorFlow's choice for the devices.")
+    scale_learning_rate: ScaleLearningRate = Field(None, description=SCALE_DESCRIPTION)
+
+
+class MultiWorkerMirrored(Section):
+    """tf.distribute.MultiWorkerMirroredStrategy: the workers of TF_CONFIG's cluster, each with its devices."""
+
+    strategy: Literal["multi_worker_mirrored"]
+    communication: Literal["auto", "ring", "nccl"] = Field(
+        "auto", description="The collective implementation (tf.distribute.experimental.CommunicationImplementation).")
+    scale_learning_rate: ScaleLearningRate = Field(None, description=SCALE_DESCRIPTION)
+
+
+def _no_parameter_server(value: Any) -> Any:
+    raise PydanticCustomError(
+        "specc_parameter_server", "parameter_server cannot train with Keras 3: its Model.fit has no support for "
+        "tf.distribute's ClusterCoordinator, which ParameterServerStrategy needs. Use multi_worker_mirrored "
+        "(synchronous data parallelism over the same TF_CONFIG cluster)")
+
+
+class ParameterServer(Section):
+    """tf.distribute.ParameterServerStrategy: named so that specc can say why it cannot run it."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    strategy: Annotated[Literal["parameter_server"], AfterValidator(_no_parameter_server)]
+
+
+def _strategy_shorthand(value: Any) -> Any:
+    """`distribution: mirrored` is `distribution: {strategy: mirrored}`."""
+    return {"strategy": value} if isinstance(value, str) else value
+
+
+Distribution = Annotated[Union[OneDevice, Mirrored, MultiWorkerMirrored, ParameterServer], Field(discriminator="strategy"),
+                         BeforeValidator(_strategy_shorthand)]
+
+
 class TrainSection(Section):
     """Arguments of `keras.Model.fit` (validation data comes from `data.split.validation`), and mixed precision."""
 
@@ -134,6 +205,8 @@ class TrainSection(Section):
     callbacks: list[Callback] = Field(default_factory=list)
     mixed_precision: StrictBool = Field(
         False, description="Train with the mixed_float16 policy (float16 compute, float32 weights): fast on GPUs, slow on CPUs.")
+    distribution: Union[Distribution, None] = Field(
+        None, description="Train with a tf.distribute strategy; batch_size is then the global batch, split across replicas.")
 
 
 # After Section and the shared types above: specc.data.schema builds on them.

@@ -77,10 +77,24 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
         location = spec.positions.value(()) if spec.positions is not None else None
         raise SpecError([Diagnostic("train needs a data: section saying what to train on, e.g. "
                                     "data: {source: {builtin: digits}}", location, "data")])
-    run_dir = Path(out) if out is not None else runs.default_run_dir(spec.name, resume)
+    from specc import distribute
+
+    who = distribute.role(spec)  # None unless multi_worker_mirrored in a TF_CONFIG cluster
+    chief_dir = None  # for a worker that is not the chief: the chief's run folder, where backups are restored from
+    if who is not None and out is None:
+        raise distribute.ClusterError("in a multi-worker cluster every worker needs --out DIR, the chief's run folder "
+                                      "(on storage all workers share)")
+    if who is not None and not who.is_chief:
+        chief_dir = Path(out)
+        run_dir = distribute.fresh_worker_dir(chief_dir, who)  # the tf.distribute guide: others write elsewhere
+        state = runs.NEW
+    else:
+        run_dir = Path(out) if out is not None else runs.default_run_dir(spec.name, resume)
     callback_specs = _callback_specs(spec, run_dir)  # located errors before anything runs
-    state = runs.check_run_dir(run_dir, content_hash(spec), resume)
+    if chief_dir is None:
+        state = runs.check_run_dir(run_dir, content_hash(spec), resume)
     folder_existed = run_dir.exists()
+    strategy = distribute.make_strategy(spec)  # before any other TensorFlow work
 
     from specc.data import check_labels, check_shapes, data_section, load_arrays, to_dataset
 
@@ -96,22 +110,34 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     if section.mixed_precision:
         keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        fit_done = state == runs.RESUME and (run_dir / runs.MODEL).is_file()  # killed after fit, before the end
-        model = keras.saving.load_model(run_dir / runs.MODEL) if fit_done else build_model(spec)
+        # Killed after fit, before the end. A worker follows the chief's folder, so all skip fit together.
+        fit_done = (chief_dir / runs.MODEL).is_file() if chief_dir is not None else (
+            state == runs.RESUME and (run_dir / runs.MODEL).is_file())
+        with strategy.scope() if strategy is not None else contextlib.nullcontext():  # model, optimizer, metrics
+            model = keras.saving.load_model((chief_dir or run_dir) / runs.MODEL) if fit_done else build_model(spec)
+            if strategy is not None and not fit_done:
+                distribute.scale_learning_rate(spec, model, strategy)
+        if strategy is not None:
+            distribute.repair_multi_worker_fit(model, strategy)
         if model.built:  # a model without declared inputs gets its shapes from the first batch
             check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
         history = runs.History.read(run_dir / runs.HISTORY) if state == runs.RESUME else runs.History()
-        callbacks = _callbacks(keras, spec, callback_specs, run_dir, history, resume=state == runs.RESUME)
+        callbacks = _callbacks(keras, spec, callback_specs, run_dir, history, resume=state == runs.RESUME,
+                               restore_from=chief_dir)
         if state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run
             write_text(run_dir / runs.RESOLVED, render_resolved(spec))
+
+        def feed(dataset):
+            return distribute.distribute_dataset(strategy, dataset) if strategy is not None else dataset
         try:
             if not fit_done:
                 train_data = to_dataset(splits.train, section.batch_size, shuffle=section.shuffle, seed=spec.seed,
                                         shuffle_buffer=data.shuffle_buffer)
                 if section.steps_per_epoch is not None:
                     train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs, not per pass
-                validation = (to_dataset(splits.validation, section.batch_size, shuffle=False, seed=spec.seed,
-                                         shuffle_buffer=None) if splits.validation is not None else None)
+                train_data = feed(train_data)
+                validation = (feed(to_dataset(splits.validation, section.batch_size, shuffle=False, seed=spec.seed,
+                                              shuffle_buffer=None)) if splits.validation is not None else None)
                 model.fit(train_data, validation_data=validation, epochs=section.epochs, callbacks=callbacks,
                           shuffle=False,  # Keras cannot shuffle a dataset (and warns); to_dataset shuffled it
                           class_weight=section.class_weight, steps_per_epoch=section.steps_per_epoch,
@@ -120,8 +146,8 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
                 runs.write_json(run_dir / runs.HISTORY, history.data)
             evaluated_on, arrays = next((name, a) for name, a in (("test", splits.test), ("validation", splits.validation),
                                                                   ("train", splits.train)) if a is not None)
-            scores = model.evaluate(to_dataset(arrays, section.batch_size, shuffle=False, seed=spec.seed, shuffle_buffer=None),
-                                    return_dict=True, verbose=0)
+            scores = model.evaluate(feed(to_dataset(arrays, section.batch_size, shuffle=False, seed=spec.seed,
+                                                    shuffle_buffer=None)), return_dict=True, verbose=0)
             metrics = {name: float(value) for name, value in scores.items()}
             runs.plot_curves(history.data, run_dir / runs.CURVES, title=spec.name)
             report: dict[str, Any] = {"split": evaluated_on, **metrics}
@@ -138,6 +164,9 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
             raise
     finally:
         keras.mixed_precision.set_global_policy(policy)
+    if chief_dir is not None:  # a worker's own copies: the chief's folder holds the run
+        distribute.remove_worker_dir(run_dir)
+        run_dir = chief_dir
     files = {name: run_dir / name for name in runs.OWN_FILES}
     return TrainResult(history.data, metrics, run_dir, evaluated_on, files)
 
@@ -234,7 +263,8 @@ def _callback_specs(spec: Spec, run_dir: Path) -> list[_CallbackSpec]:
     return found
 
 
-def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, history: runs.History, *, resume: bool) -> list:
+def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, history: runs.History, *, resume: bool,
+               restore_from: Path | None = None) -> list:
     """The spec's callbacks, then the history writer, then the backup.
 
     The writer comes after the spec's callbacks, so it records what they add to the logs (ReduceLROnPlateau's
@@ -242,6 +272,10 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
     repeats that epoch on resume, and the repeat replaces its entry.
 
     A callback Keras refuses to create is a SpecError located at its entry in `train.callbacks`.
+
+    `restore_from`: for a worker that is not the chief, the chief's run folder: backups are
+    written to the worker's own folder (`run_dir`) but restored from the chief's, so that
+    every worker of a restarted job starts from the same epoch and weights.
     """
     from specc.keras_objects import instantiate
 
@@ -259,7 +293,7 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
             args.setdefault("append", True)  # keep the rows of the epochs before the interruption
         try:
             if item.name == "BackupAndRestore":
-                backup = _atomic_backup(keras)(**args)
+                backup = _atomic_backup(keras)(**args, restore_dir=_rebased(args.get("backup_dir"), run_dir, restore_from))
             else:
                 made.append(instantiate("callback", {item.name: args} if args else item.value))
         except Exception as err:  # Keras raises ValueError, TypeError, ... for arguments it refuses
@@ -270,8 +304,19 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
             raise SpecError([Diagnostic(f"Keras cannot create it: {_first_line(err)}", location,
                                         f"{dotted(where)} ({item.name})")]) from None
     if backup is None:  # the run's own; removed once the run is finished (after model.keras and metrics.json)
-        backup = _atomic_backup(keras)(backup_dir=str(run_dir / runs.BACKUP), delete_checkpoint=False)
+        backup = _atomic_backup(keras)(backup_dir=str(run_dir / runs.BACKUP), delete_checkpoint=False,
+                                       restore_dir=_rebased(str(run_dir / runs.BACKUP), run_dir, restore_from))
     return [*made, WriteHistory(), backup]
+
+
+def _rebased(path: str | None, run_dir: Path, chief_dir: Path | None) -> str | None:
+    """A path under a worker's own folder as the same path under the chief's run folder (None: no change)."""
+    if chief_dir is None or path is None:
+        return None
+    try:
+        return str(chief_dir / Path(path).relative_to(run_dir))
+    except ValueError:  # not under the worker's folder: every worker names the same place
+        return path
 
 
 def _atomic_backup(keras):
@@ -283,6 +328,21 @@ def _atomic_backup(keras):
     """
 
     class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+        def __init__(self, *args, restore_dir: str | None = None, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.restore_dir = restore_dir  # where a worker that is not the chief reads the chief's backup
+
+        def _load_model(self):
+            if self.restore_dir is None:
+                return super()._load_model()
+            own = self._weights_path, self._training_metadata_path
+            self._weights_path = os.path.join(self.restore_dir, os.path.basename(own[0]))
+            self._training_metadata_path = os.path.join(self.restore_dir, os.path.basename(own[1]))
+            try:
+                return super()._load_model()
+            finally:
+                self._weights_path, self._training_metadata_path = own
+
         def _save_model(self):
             folder = Path(self.backup_dir)
             folder.mkdir(parents=True, exist_ok=True)

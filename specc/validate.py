@@ -229,6 +229,15 @@ def _message(path: tuple, errs: list[dict], data: Any):
         return path, where, f"unknown key '{key}'." + did_you_mean(key, allowed), True
     if first["type"] == "missing":
         return path[:-1], where, f"missing required key '{key}'", False
+    if first["type"] in ("union_tag_invalid", "union_tag_not_found"):  # a discriminated union: `strategy: ...`
+        tag_key = first["ctx"]["discriminator"].strip("'")
+        choices = [c.strip(" '") for c in first["ctx"].get("expected_tags", "").split(",") if c.strip()]
+        if first["type"] == "union_tag_not_found":
+            return path, dotted(path), f"missing required key '{tag_key}'", False
+        tag = first["ctx"]["tag"]
+        text = ", ".join(choices[:-1]) + " or " + choices[-1] if len(choices) > 1 else "".join(choices)
+        at = path + (tag_key,) if isinstance(_node(path, data), dict) else path
+        return at, dotted(at), f"unknown {tag_key} '{tag}': expected {text}." + did_you_mean(tag, choices), False
     value = first.get("input")
     if first["type"].startswith("specc_"):  # specc's own messages (schema.py) already show the value
         message = first["msg"]
@@ -255,17 +264,27 @@ def _humane(error: dict) -> str:
     return error["msg"]
 
 
+def _node(path: tuple, data: Any) -> Any:
+    for part in path:
+        try:
+            data = data[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return data
+
+
 def _allowed_keys(path: tuple, data: Any) -> list[str]:
     """Field names of the section at `path`, for "did you mean"."""
     model: Any = SpecDocument
-    for part in path:
+    for depth, part in enumerate(path):
+        node = _node(path[:depth + 1], data)
         field = model.model_fields.get(part) if isinstance(part, str) and _is_model(model) else None
         if field is not None:
-            model = _model_in(field.annotation)
+            model = _model_in(field.annotation, node)
         elif _is_model(model):
             return list(model.model_fields)
         else:
-            model = _model_in(model)
+            model = _model_in(model, node)
         if model is None:
             return []
     return list(model.model_fields) if _is_model(model) else []
@@ -275,15 +294,24 @@ def _is_model(tp: Any) -> bool:
     return isinstance(tp, type) and issubclass(tp, BaseModel)
 
 
-def _model_in(annotation: Any) -> Any:
-    """The pydantic model inside Optional[...], dict[str, M] or a Union, if any."""
+def _models_in(annotation: Any) -> list:
     if _is_model(annotation):
-        return annotation
-    for arg in typing.get_args(annotation):
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
+def _model_in(annotation: Any, node: Any = None) -> Any:
+    """The pydantic model inside Optional[...], dict[str, M] or a Union, if any.
+
+    In a discriminated union (train.distribution), the member whose tag the data gives.
+    """
+    models = _models_in(annotation)
+    if len(models) > 1 and isinstance(node, dict):
+        for model in models:
+            for name, field in model.model_fields.items():
+                if typing.get_origin(field.annotation) is typing.Literal and node.get(name) in typing.get_args(field.annotation):
+                    return model
+    return models[0] if models else None
 
 
 # -- 3. compile and train ---------------------------------------------------------

@@ -1,0 +1,231 @@
+"""`train.distribution`: the spec's tf.distribute strategy, wired the way the tf.distribute guide says.
+
+specc does not distribute anything itself. It creates the strategy (before any
+other TensorFlow work, as MultiWorkerMirroredStrategy requires), builds and
+compiles the model inside `strategy.scope()`, shards the input pipeline by data
+(every source is in memory by then) and hands Keras the dataset distributed by
+the strategy, with `batch_size` as the global batch. Each worker of a cluster
+reads its role from TF_CONFIG; only the chief writes the run folder, the other
+workers write to a folder of their own under the system's temporary folder.
+
+One thing here is not plain tf.distribute: `repair_multi_worker_fit`, a narrow
+workaround for Keras 3's Model.fit under MultiWorkerMirroredStrategy
+(keras-team/keras#20585). Everything that touches Keras's internals is in it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from specc.errors import Diagnostic, SpecError, dotted
+from specc.ir import Spec
+
+SECTION = ("train", "distribution")
+_CPU = re.compile(r"(?:^|/)(?:device:)?cpu:(\d+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Role:
+    """This process's place in a TF_CONFIG cluster."""
+
+    task_type: str  # "worker" or "chief"
+    task_index: int
+    workers: int  # tasks that train: chief and workers
+    is_chief: bool  # the one that writes the run folder: the `chief` task, else worker 0
+
+
+class ClusterError(Exception):
+    """TF_CONFIG is malformed or does not fit the spec: a usage error, said in one line."""
+
+
+def section_of(spec: Spec):
+    train = spec.document.train
+    return train.distribution if train is not None else None
+
+
+def role(spec: Spec, environ=os.environ) -> Role | None:
+    """The role TF_CONFIG gives this process, for multi_worker_mirrored; None when it trains alone."""
+    section = section_of(spec)
+    if section is None or section.strategy != "multi_worker_mirrored" or not environ.get("TF_CONFIG"):
+        return None
+    try:
+        config = json.loads(environ["TF_CONFIG"])
+        cluster, task = config["cluster"], config["task"]
+        task_type, index = str(task["type"]), int(task["index"])
+        trainers = {kind: list(cluster.get(kind) or []) for kind in ("chief", "worker")}
+    except (ValueError, KeyError, TypeError) as err:
+        raise ClusterError(f"TF_CONFIG is not a tf.distribute cluster description ({err.__class__.__name__}: {err}); "
+                           'expected {"cluster": {"worker": ["host:port", ...]}, "task": {"type": "worker", "index": 0}}') from None
+    if task_type not in trainers or not 0 <= index < len(trainers[task_type]):
+        raise ClusterError(f"TF_CONFIG's task {task_type} #{index} is not in its cluster "
+                           f"({', '.join(f'{len(v)} {k}' for k, v in trainers.items() if v) or 'no chief or worker'})")
+    chief = (task_type == "chief") if trainers["chief"] else (task_type == "worker" and index == 0)
+    return Role(task_type, index, len(trainers["chief"]) + len(trainers["worker"]), chief)
+
+
+def worker_dir(run_dir: Path, who: Role) -> Path:
+    """Where a worker that is not the chief writes: its own folder under the system's temporary folder.
+
+    Named after the run folder and the task, so that a restarted worker finds the same place.
+    """
+    tag = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:12]
+    return Path(tempfile.gettempdir()) / f"specc-{tag}-{who.task_type}-{who.task_index}"
+
+
+def fresh_worker_dir(run_dir: Path, who: Role) -> Path:
+    """worker_dir, emptied: a worker's own files are never needed again (it restores from the chief's)."""
+    folder = worker_dir(run_dir, who)
+    shutil.rmtree(folder, ignore_errors=True)
+    return folder
+
+
+def remove_worker_dir(folder: Path) -> None:
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- the strategy ----------------------------------------------------------------------
+
+
+def _error(spec: Spec, path: tuple, message: str) -> SpecError:
+    location = spec.positions.value(path) if spec.positions is not None else None
+    return SpecError([Diagnostic(message, location, dotted(path))])
+
+
+def make_strategy(spec: Spec):
+    """The spec's tf.distribute strategy, or None without `train.distribution`.
+
+    Call it before any other TensorFlow work: splitting the CPU into logical devices and
+    MultiWorkerMirroredStrategy's collectives both have to be set up before TensorFlow starts.
+    """
+    section = section_of(spec)
+    if section is None:
+        return None
+    from specc.build import import_keras
+
+    keras = import_keras()
+    if keras.backend.backend() != "tensorflow":
+        raise _error(spec, SECTION, f"tf.distribute strategies run on the TensorFlow backend, and KERAS_BACKEND is "
+                     f"{keras.backend.backend()}: set KERAS_BACKEND=tensorflow (specc does not map them to "
+                     "keras.distribution, which the other backends use)")
+    import tensorflow as tf
+
+    if section.strategy == "one_device":
+        device = section.device or ("/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0")
+        _make_devices_exist(spec, tf, [device], SECTION + ("device",))
+        return tf.distribute.OneDeviceStrategy(device)
+    if section.strategy == "mirrored":
+        if section.devices is not None:
+            _make_devices_exist(spec, tf, section.devices, SECTION + ("devices",))
+        ops = {None: None, "nccl": tf.distribute.NcclAllReduce, "hierarchical_copy": tf.distribute.HierarchicalCopyAllReduce,
+               "reduction_to_one_device": tf.distribute.ReductionToOneDevice}[section.cross_device_ops]
+        return tf.distribute.MirroredStrategy(section.devices, cross_device_ops=ops() if ops else None)
+    communication = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}[section.communication]
+    options = tf.distribute.experimental.CommunicationOptions(
+        implementation=getattr(tf.distribute.experimental.CommunicationImplementation, communication))
+    return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
+
+
+def _make_devices_exist(spec: Spec, tf, devices: list[str], path: tuple) -> None:
+    """CPU devices beyond /cpu:0 split the CPU into logical devices; any other missing device is an error."""
+    cpus = [int(m.group(1)) for m in map(_CPU.search, devices) if m]
+    wanted = max(cpus, default=0) + 1
+    physical = tf.config.list_physical_devices("CPU")
+    if wanted > 1 and len(physical) == 1:
+        try:
+            tf.config.set_logical_device_configuration(physical[0], [tf.config.LogicalDeviceConfiguration()] * wanted)
+        except RuntimeError:  # TensorFlow already started: fine if it has the devices
+            pass
+    known = {d.name.lower() for d in tf.config.list_logical_devices()}
+    for i, device in enumerate(devices):
+        name = tf.DeviceSpec.from_string(device)
+        full = f"/device:{(name.device_type or '').lower()}:{name.device_index or 0}"
+        if not any(k.endswith(full) for k in known):
+            have = ", ".join(sorted(k.replace("/device:", "/") for k in known))
+            where = path + (i,) if isinstance(spec.resolved.get("train", {}).get("distribution", {}).get(path[-1]), list) else path
+            raise _error(spec, where, f"no device {device} here (this process has {have})")
+
+
+# -- inside the strategy ---------------------------------------------------------------
+
+
+def scale_learning_rate(spec: Spec, model, strategy) -> None:
+    """`scale_learning_rate: linear`: the optimizer's learning rate times the number of replicas."""
+    section = section_of(spec)
+    if section is None or section.scale_learning_rate is None or model.optimizer is None:
+        return
+    from specc.objects import split_object
+
+    _, args = split_object((spec.resolved.get("compile") or {}).get("optimizer", "rmsprop"))
+    if isinstance((args or {}).get("learning_rate"), dict):
+        raise _error(spec, SECTION + ("scale_learning_rate",), "cannot scale a learning-rate schedule: scale its "
+                     "initial_learning_rate in compile.optimizer instead")
+    import numpy as np
+
+    rate = model.optimizer.learning_rate
+    rate.assign(np.asarray(rate.numpy() if hasattr(rate, "numpy") else rate) * strategy.num_replicas_in_sync)
+
+
+def distribute_dataset(strategy, dataset):
+    """The dataset sharded by data (specc's sources are in memory) and split by the strategy.
+
+    Each batch of the dataset is a global batch; the strategy gives each replica its share.
+    """
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return strategy.experimental_distribute_dataset(dataset.with_options(options))
+
+
+def repair_multi_worker_fit(model, strategy) -> None:
+    """Make Keras 3's fit and evaluate work under MultiWorkerMirroredStrategy with several workers.
+
+    keras-team/keras#20585: Keras's TensorFlow trainer fails there twice.
+      1. Before the first step it reduces a whole (x, y) batch across workers to learn the input
+         shapes (`_maybe_symbolic_build`), which the collective reduce cannot take. Shapes need no
+         reduction: this reads them from this worker's first replica.
+      2. After each step it reduces the scalar logs with `reduce("MEAN", v, axis=0)`, which fails
+         for scalars. The steps here return each scalar as a vector of one, which that reduce averages
+         back to the scalar Keras expects.
+    Only this model instance changes; without several workers it is left alone.
+    """
+    if not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
+        return
+    import tensorflow as tf
+
+    def local_first_replica(value):
+        if isinstance(value, tf.distribute.DistributedValues):
+            return strategy.experimental_local_results(value)[0]
+        return value
+
+    def maybe_symbolic_build(self, iterator=None, data_batch=None):
+        if iterator is not None:
+            for _, _, distributed in iterator:
+                data_batch = tf.nest.map_structure(local_first_replica, next(distributed))
+                break
+        with self.distribute_strategy.scope():
+            self._symbolic_build(data_batch=data_batch)
+
+    def as_vectors(step):
+        def step_with_vector_logs(data):
+            return tf.nest.map_structure(lambda t: tf.reshape(t, [1]) if t.shape.rank == 0 else t, step(data))
+
+        return step_with_vector_logs
+
+    model._maybe_symbolic_build = types.MethodType(maybe_symbolic_build, model)
+    model.train_step = as_vectors(model.train_step)
+    model.test_step = as_vectors(model.test_step)
+
+
+def describe(strategy) -> dict[str, Any]:
+    """For messages and the run's record: the strategy's class and its replicas."""
+    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync)}
