@@ -24,7 +24,6 @@ import tempfile
 import types
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Spec
@@ -226,6 +225,13 @@ def repair_multi_worker_fit(model, strategy) -> None:
     model.test_step = as_vectors(model.test_step)
 
 
-def describe(strategy) -> dict[str, Any]:
-    """For messages and the run's record: the strategy's class and its replicas."""
-    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync)}
+STRATEGY_CLASSES = {"one_device": "OneDeviceStrategy", "mirrored": "MirroredStrategy",
+                    "multi_worker_mirrored": "MultiWorkerMirroredStrategy"}  # tf.distribute's public names
+
+
+def summary(spec: Spec, strategy, batch_size: int) -> str:
+    """One line for the log: which strategy, how many replicas, and how the global batch splits."""
+    replicas = int(strategy.num_replicas_in_sync)
+    share = f"{batch_size // replicas}" + ("" if batch_size % replicas == 0 else " or so")
+    return (f"{STRATEGY_CLASSES[section_of(spec).strategy]} with {replicas} replica{'s' if replicas != 1 else ''}: "
+            f"each global batch of {batch_size} is {share} per replica")

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import shlex
+import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +96,8 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
         state = runs.check_run_dir(run_dir, content_hash(spec), resume)
     folder_existed = run_dir.exists()
     strategy = distribute.make_strategy(spec)  # before any other TensorFlow work
+    if strategy is not None:
+        print(f"specc: {distribute.summary(spec, strategy, section.batch_size)}", file=sys.stderr)
 
     from specc.data import check_labels, check_shapes, data_section, load_arrays, to_dataset
 

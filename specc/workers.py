@@ -87,7 +87,7 @@ def launch(spec_path: str, overrides: Sequence[str], run_dir: Path, resume: bool
     _stop(processes, grace=3.0)
     how = f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with status {code}"
     print(f"specc: worker {index} {how}; stopped the other workers.", file=sys.stderr)
-    if logs[index] is not None and logs[index].is_file():
+    if code > 0 and logs[index] is not None and logs[index].is_file():  # it failed: show why
         tail = logs[index].read_text(encoding="utf-8", errors="replace").strip().splitlines()[-15:]
         print(f"the last lines of worker {index}'s output ({logs[index]}):", *("  " + line for line in tail),
               sep="\n", file=sys.stderr)
