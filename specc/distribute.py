@@ -87,6 +87,23 @@ def fresh_worker_dir(run_dir: Path, who: Role) -> Path:
     return folder
 
 
+def copy_backups(chief_dir: Path, own_dir: Path, folders: list[Path]) -> None:
+    """The chief's BackupAndRestore folders into a worker's own folder, before training starts.
+
+    A worker writes its backups to its own folder but must restore the chief's: a job
+    whose workers resume from different epochs would wait forever on each other. Nothing
+    writes them now: the chief writes a backup only at the end of an epoch, which needs
+    this worker too.
+    """
+    for folder in folders:
+        try:
+            source = chief_dir / folder.relative_to(own_dir)
+        except ValueError:  # outside the run folder: every worker names the same place already
+            continue
+        if source.is_dir():
+            shutil.copytree(source, folder, dirs_exist_ok=True)
+
+
 def remove_worker_dir(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
@@ -133,10 +150,21 @@ def make_strategy(spec: Spec):
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 
+def logical_cpus(devices: list[str]) -> int:
+    """How many CPU devices the names need: /cpu:3 needs 4 (a machine has one until it is split)."""
+    return max((int(m.group(1)) for m in map(_CPU.search, devices) if m), default=0) + 1
+
+
+def strategy_devices(section) -> list[str]:
+    """The devices a one_device or mirrored section names."""
+    if section.strategy == "one_device":
+        return [section.device] if section.device else []
+    return list(section.devices or []) if section.strategy == "mirrored" else []
+
+
 def _make_devices_exist(spec: Spec, tf, devices: list[str], path: tuple) -> None:
     """CPU devices beyond /cpu:0 split the CPU into logical devices; any other missing device is an error."""
-    cpus = [int(m.group(1)) for m in map(_CPU.search, devices) if m]
-    wanted = max(cpus, default=0) + 1
+    wanted = logical_cpus(devices)
     physical = tf.config.list_physical_devices("CPU")
     if wanted > 1 and len(physical) == 1:
         try:

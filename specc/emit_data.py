@@ -30,6 +30,17 @@ class DataView:
     load_lines: list[str] = field(default_factory=list)  # body of load_data()
     train_lines: list[str] = field(default_factory=list)  # body of train()
     parser_lines: list[str] = field(default_factory=list)  # main()'s argparse.ArgumentParser
+    distribution: "DistributionView | None" = None  # templates/distribute.py.j2, for specs with train.distribution
+
+
+@dataclass
+class DistributionView:
+    """make_strategy() and the helpers of templates/distribute.py.j2."""
+
+    strategy_lines: list[str]  # body of make_strategy()
+    split_cpu: int  # logical CPU devices to make first (0: none)
+    multi_worker: bool
+    backups: list[str]  # BackupAndRestore folders, relative to `out`, that a worker copies from the chief's
 
 
 def _body(text: str) -> list[str]:
@@ -148,8 +159,51 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
 
     order = ["read_builtin", "read_csv", "read_images", *TRANSFORMS]
     view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
-    view.train_lines = _train_lines(spec, section, own_test or section.split.test > 0, section.split.validation > 0)
+    view.distribution = _distribution_view(spec)
+    view.train_lines = _train_lines(spec, section, own_test or section.split.test > 0, section.split.validation > 0,
+                                    view.distribution)
     return view
+
+
+# The cross-device reductions by their spec names; the emitted class names come from this table only.
+CROSS_DEVICE_OPS = {"nccl": "NcclAllReduce", "hierarchical_copy": "HierarchicalCopyAllReduce",
+                    "reduction_to_one_device": "ReductionToOneDevice"}
+COMMUNICATION = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}
+
+
+def _distribution_view(spec: Spec) -> DistributionView | None:
+    """specc.distribute.make_strategy as code, and what train() needs for it."""
+    from specc.distribute import logical_cpus, section_of, strategy_devices
+
+    section = section_of(spec)
+    if section is None:
+        return None
+    cpus = logical_cpus(strategy_devices(section))
+    lines = [f"split_cpu({cpus})"] if cpus > 1 else []
+    if section.strategy == "one_device":
+        device = literal(section.device) if section.device else '"/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0"'
+        lines.append(f"return tf.distribute.OneDeviceStrategy({device})")
+    elif section.strategy == "mirrored":
+        kwargs: dict[str, Any] = {"devices": section.devices}
+        if section.cross_device_ops is not None:
+            kwargs["cross_device_ops"] = _Raw(f"tf.distribute.{CROSS_DEVICE_OPS[section.cross_device_ops]}()")
+        lines.extend(_body("return " + call_source("tf.distribute.MirroredStrategy", kwargs, INDENT, 7)))
+    else:
+        implementation = f"tf.distribute.experimental.CommunicationImplementation.{COMMUNICATION[section.communication]}"
+        lines.extend(_body("options = " + call_source("tf.distribute.experimental.CommunicationOptions",
+                                                      {"implementation": _Raw(implementation)}, INDENT, 10)))
+        lines.append("return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)")
+    backups = []
+    if section.strategy == "multi_worker_mirrored":
+        from specc.objects import split_object
+
+        for value in (spec.resolved.get("train") or {}).get("callbacks") or []:
+            name, args = split_object(value)
+            folder = (args or {}).get("backup_dir") if name == "BackupAndRestore" else None
+            if isinstance(folder, str) and not os.path.isabs(os.path.expanduser(folder)):
+                backups.append(folder)
+        backups = backups or ["backup"]
+    return DistributionView(lines, cpus if cpus > 1 else 0, section.strategy == "multi_worker_mirrored", backups)
 
 
 def _split_lines(lines: list[str], split, seed: int | None, first_input: str, own_test: bool, helpers: set) -> None:
@@ -192,31 +246,57 @@ def _callbacks_source(spec: Spec) -> list[str]:
     return made
 
 
-def _train_lines(spec: Spec, data, has_test: bool, has_val: bool) -> list[str]:
+def _train_lines(spec: Spec, data, has_test: bool, has_val: bool, dist: DistributionView | None) -> list[str]:
     from specc.schema import TrainSection
 
     section = spec.document.train or TrainSection()
     seed = literal(spec.seed)
-    lines = [f"epochs = {literal(section.epochs)} if epochs is None else epochs",
-             f"batch_size = {literal(section.batch_size)} if batch_size is None else batch_size",
-             "data = load_data()"]
+    lines = ["strategy = make_strategy()  # first: before any other TensorFlow work"] if dist else []
+    lines += [f"epochs = {literal(section.epochs)} if epochs is None else epochs",
+              f"batch_size = {literal(section.batch_size)} if batch_size is None else batch_size",
+              "data = load_data()"]
+    if dist is not None:
+        lines.append("with strategy.scope():  # the model, its optimizer and its metrics are made inside")
+    inner = INDENT if dist is not None else ""
     if section.mixed_precision:  # layers keep the policy they were made with: restore the global one after
-        lines += ["policy = keras.mixed_precision.global_policy()",
-                  'keras.mixed_precision.set_global_policy("mixed_float16")  # train.mixed_precision',
-                  "model = build_model()",
-                  "keras.mixed_precision.set_global_policy(policy)"]
+        lines += [inner + "policy = keras.mixed_precision.global_policy()",
+                  inner + 'keras.mixed_precision.set_global_policy("mixed_float16")  # train.mixed_precision',
+                  inner + "model = build_model()",
+                  inner + "keras.mixed_precision.set_global_policy(policy)"]
     else:
-        lines.append("model = build_model()")
+        lines.append(inner + "model = build_model()")
+    if dist is not None and section.distribution.scale_learning_rate == "linear":
+        lines += [INDENT + "rate = model.optimizer.learning_rate  # scale_learning_rate: linear, for the global batch",
+                  INDENT + "rate.assign(rate.numpy() * strategy.num_replicas_in_sync)"]
+    if dist is not None and dist.multi_worker:
+        lines += ["repair_multi_worker_fit(model, strategy)",
+                  "chief_out = out",
+                  "if not is_chief():  # the chief writes `out`; each other worker a folder of its own",
+                  INDENT + "out = worker_folder(out)",
+                  INDENT + "shutil.rmtree(out, ignore_errors=True)",
+                  INDENT + f"for folder in {literal(dist.backups)}:  # every worker resumes from the chief's backup",
+                  INDENT * 2 + "if os.path.isdir(os.path.join(chief_out, folder)):",
+                  INDENT * 3 + "shutil.copytree(os.path.join(chief_out, folder), os.path.join(out, folder))"]
     lines.append("os.makedirs(out, exist_ok=True)")
-    lines += _body("callbacks = " + source(_callbacks_source(spec), INDENT, 12))
+    made = _callbacks_source(spec)
+    if dist is not None and dist.multi_worker and not any(c.path.endswith(".BackupAndRestore") for c in made):
+        made.append(Call("keras.callbacks.BackupAndRestore", {"backup_dir": _Raw('os.path.join(out, "backup")')}))
+    lines += _body("callbacks = " + source(made, INDENT, 12))
+
     buffer = f", shuffle_buffer={literal(data.shuffle_buffer)}" if data.shuffle_buffer is not None else ""
     lines.append(f'train_data = make_dataset(*data["train"], batch_size, shuffle={literal(section.shuffle)}, '
                  f"seed={seed}{buffer})")
     if section.steps_per_epoch is not None:
         lines.append("train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs")
+    if dist is not None:
+        lines.append("train_data = distribute_dataset(strategy, train_data)")
     fit: dict[str, Any] = {}
-    if has_val:
-        fit["validation_data"] = _Raw(f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed})')
+    validation = f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed})'
+    if has_val and dist is not None:
+        lines += [f"validation_data = {validation}", "validation_data = distribute_dataset(strategy, validation_data)"]
+        fit["validation_data"] = _Raw("validation_data")
+    elif has_val:
+        fit["validation_data"] = _Raw(validation)
     fit.update(epochs=_Raw("epochs"), callbacks=_Raw("callbacks"), shuffle=False)
     for key, default in (("class_weight", None), ("steps_per_epoch", None), ("validation_freq", 1), ("verbose", "auto")):
         if getattr(section, key) != default:
@@ -224,8 +304,13 @@ def _train_lines(spec: Spec, data, has_test: bool, has_val: bool) -> list[str]:
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
     lines += _body("history = " + _wrapped("model.fit(", arguments, ")", INDENT, 10))
     evaluated = "test" if has_test else "validation" if has_val else "train"
-    lines += [f'evaluation = make_dataset(*data[{literal(evaluated)}], batch_size, shuffle=False, seed={seed})',
-              "scores = model.evaluate(evaluation, return_dict=True, verbose=0)",
-              'model.save(os.path.join(out, "model.keras"))',
-              "return history.history, {name: float(value) for name, value in scores.items()}"]
+    lines.append(f'evaluation = make_dataset(*data[{literal(evaluated)}], batch_size, shuffle=False, seed={seed})')
+    if dist is not None:
+        lines.append("evaluation = distribute_dataset(strategy, evaluation)")
+    lines += ["scores = model.evaluate(evaluation, return_dict=True, verbose=0)",
+              'model.save(os.path.join(out, "model.keras"))']
+    if dist is not None and dist.multi_worker:
+        lines += ["if out != chief_out:  # a worker's own copies: the chief's `out` holds the results",
+                  INDENT + "shutil.rmtree(out, ignore_errors=True)"]
+    lines.append("return history.history, {name: float(value) for name, value in scores.items()}")
     return lines

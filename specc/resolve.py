@@ -22,6 +22,11 @@ from specc.ir import Spec
 def resolved_document(spec: Spec) -> dict[str, Any]:
     """The resolved spec as plain data (no `extends`; absent optional sections left out)."""
     data = spec.document.model_dump(mode="python", exclude={"extends"})
+    train = data.get("train")
+    if train is not None and train.get("distribution") is None:
+        # Absent means one device. Leaving it out keeps the hash of every spec written before
+        # train.distribution existed, so their unfinished runs still resume.
+        del train["distribution"]
     return {key: value for key, value in data.items() if value is not None}
 
 

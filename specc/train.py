@@ -94,6 +94,9 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     callback_specs = _callback_specs(spec, run_dir)  # located errors before anything runs
     if chief_dir is None:
         state = runs.check_run_dir(run_dir, content_hash(spec), resume)
+    else:  # every worker restores the chief's backup: all must start from the same epoch and weights
+        backups = [Path(c.args["backup_dir"]) for c in callback_specs if c.name == "BackupAndRestore" and "backup_dir" in c.args]
+        distribute.copy_backups(chief_dir, run_dir, [run_dir / runs.BACKUP, *backups])
     folder_existed = run_dir.exists()
     strategy = distribute.make_strategy(spec)  # before any other TensorFlow work
     if strategy is not None:
@@ -125,8 +128,7 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
         if model.built:  # a model without declared inputs gets its shapes from the first batch
             check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
         history = runs.History.read(run_dir / runs.HISTORY) if state == runs.RESUME else runs.History()
-        callbacks = _callbacks(keras, spec, callback_specs, run_dir, history, resume=state == runs.RESUME,
-                               restore_from=chief_dir)
+        callbacks = _callbacks(keras, spec, callback_specs, run_dir, history, resume=state == runs.RESUME)
         if state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run
             write_text(run_dir / runs.RESOLVED, render_resolved(spec))
 
@@ -266,8 +268,7 @@ def _callback_specs(spec: Spec, run_dir: Path) -> list[_CallbackSpec]:
     return found
 
 
-def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, history: runs.History, *, resume: bool,
-               restore_from: Path | None = None) -> list:
+def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, history: runs.History, *, resume: bool) -> list:
     """The spec's callbacks, then the history writer, then the backup.
 
     The writer comes after the spec's callbacks, so it records what they add to the logs (ReduceLROnPlateau's
@@ -275,10 +276,6 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
     repeats that epoch on resume, and the repeat replaces its entry.
 
     A callback Keras refuses to create is a SpecError located at its entry in `train.callbacks`.
-
-    `restore_from`: for a worker that is not the chief, the chief's run folder: backups are
-    written to the worker's own folder (`run_dir`) but restored from the chief's, so that
-    every worker of a restarted job starts from the same epoch and weights.
     """
     from specc.keras_objects import instantiate
 
@@ -296,7 +293,7 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
             args.setdefault("append", True)  # keep the rows of the epochs before the interruption
         try:
             if item.name == "BackupAndRestore":
-                backup = _atomic_backup(keras)(**args, restore_dir=_rebased(args.get("backup_dir"), run_dir, restore_from))
+                backup = _atomic_backup(keras)(**args)
             else:
                 made.append(instantiate("callback", {item.name: args} if args else item.value))
         except Exception as err:  # Keras raises ValueError, TypeError, ... for arguments it refuses
@@ -307,19 +304,8 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
             raise SpecError([Diagnostic(f"Keras cannot create it: {_first_line(err)}", location,
                                         f"{dotted(where)} ({item.name})")]) from None
     if backup is None:  # the run's own; removed once the run is finished (after model.keras and metrics.json)
-        backup = _atomic_backup(keras)(backup_dir=str(run_dir / runs.BACKUP), delete_checkpoint=False,
-                                       restore_dir=_rebased(str(run_dir / runs.BACKUP), run_dir, restore_from))
+        backup = _atomic_backup(keras)(backup_dir=str(run_dir / runs.BACKUP), delete_checkpoint=False)
     return [*made, WriteHistory(), backup]
-
-
-def _rebased(path: str | None, run_dir: Path, chief_dir: Path | None) -> str | None:
-    """A path under a worker's own folder as the same path under the chief's run folder (None: no change)."""
-    if chief_dir is None or path is None:
-        return None
-    try:
-        return str(chief_dir / Path(path).relative_to(run_dir))
-    except ValueError:  # not under the worker's folder: every worker names the same place
-        return path
 
 
 def _atomic_backup(keras):
@@ -331,21 +317,6 @@ def _atomic_backup(keras):
     """
 
     class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-        def __init__(self, *args, restore_dir: str | None = None, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.restore_dir = restore_dir  # where a worker that is not the chief reads the chief's backup
-
-        def _load_model(self):
-            if self.restore_dir is None:
-                return super()._load_model()
-            own = self._weights_path, self._training_metadata_path
-            self._weights_path = os.path.join(self.restore_dir, os.path.basename(own[0]))
-            self._training_metadata_path = os.path.join(self.restore_dir, os.path.basename(own[1]))
-            try:
-                return super()._load_model()
-            finally:
-                self._weights_path, self._training_metadata_path = own
-
         def _save_model(self):
             folder = Path(self.backup_dir)
             folder.mkdir(parents=True, exist_ok=True)

@@ -219,3 +219,112 @@ def test_a_killed_worker_resumes_the_job_from_the_chiefs_backup(tmp_path):
     assert after["loss"][:saved] == before["loss"][:saved]  # the backed-up epochs are kept, not redone
     assert {p.name for p in run.iterdir()} == RUN_FILES
     assert not worker.exists()
+
+
+# -- the generated script, with the same semantics ------------------------------------------
+
+
+def generated(tmp_path: Path, *overrides: str) -> Path:
+    """The quickstart's script with `overrides` applied, written as `specc codegen -o` writes it."""
+    from specc.emit import render_script
+
+    script = tmp_path / "gen.py"
+    script.write_text(render_script(specc.load(QUICKSTART, list(overrides)), QUICKSTART, script), encoding="utf-8")
+    return script
+
+
+def run_script_workers(script: Path, count: int, *args: str) -> list[subprocess.Popen]:
+    """`count` processes of the script, each with its TF_CONFIG: a cluster as a cluster manager starts it."""
+    from specc.workers import free_ports, tf_config
+
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
+    return [subprocess.Popen([sys.executable, str(script), *args], cwd=script.parent, text=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env={**ENV, "TF_CONFIG": tf_config(addresses, index)})
+            for index in range(count)]
+
+
+SCRIPT_INSIDE_THE_STRATEGY = textwrap.dedent("""\
+    import json, sys
+    sys.path.insert(0, ".")
+    import gen
+
+    strategy = gen.make_strategy()
+    data = gen.load_data()
+    x, y = next(iter(gen.distribute_dataset(strategy, gen.make_dataset(*data["train"], 64, True, 1))))
+    with strategy.scope():
+        model = gen.build_model()
+    print(json.dumps({
+        "replicas": strategy.num_replicas_in_sync,
+        "x": [list(t.shape) for t in strategy.experimental_local_results(x)],
+        "variables": sorted({type(v.value).__name__ for v in model.weights}),
+    }))
+""")
+
+
+@pytest.mark.slow
+def test_generated_mirrored_script_splits_batches_and_trains_as_well(tmp_path):
+    script = generated(tmp_path, MIRRORED, "train.distribution.scale_learning_rate=linear")
+    text = script.read_text(encoding="utf-8")
+    assert "import specc" not in text and "from specc" not in text
+    assert "        rate.assign(rate.numpy() * strategy.num_replicas_in_sync)\n" in text  # inside the scope
+    inside = subprocess.run([sys.executable, "-c", SCRIPT_INSIDE_THE_STRATEGY], cwd=tmp_path, env=ENV, capture_output=True,
+                            text=True, timeout=300)
+    assert inside.returncode == 0, inside.stderr[-3000:]
+    seen = json.loads(inside.stdout.strip().splitlines()[-1])
+    assert seen == {"replicas": 2, "x": [[32, 64], [32, 64]], "variables": ["MirroredVariable"]}
+    trained = subprocess.run([sys.executable, str(script), "--out", "out"], cwd=tmp_path, env=ENV, capture_output=True,
+                             text=True, timeout=600)
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert json.loads(trained.stdout.strip().splitlines()[-1])["accuracy"] >= 0.95
+    assert (tmp_path / "out" / "model.keras").is_file()
+
+
+@pytest.mark.slow
+def test_generated_script_on_two_workers_matches_specc_train_workers(tmp_path):
+    """Two processes of the script, as on a cluster, train exactly as `specc train --workers 2` does."""
+    overrides = [MULTI_WORKER, "train.epochs=3", "train.verbose=0"]
+    ours = specc_train("--workers", "2", QUICKSTART, *[w for o in overrides for w in ("--set", o)], "--out", "run",
+                       cwd=tmp_path)
+    assert ours.returncode == 0, ours.stderr[-3000:]
+    script = generated(tmp_path, *overrides)
+    workers = run_script_workers(script, 2, "--out", "out")
+    outputs = [worker.communicate(timeout=600) for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs[1][1][-3000:]
+    theirs = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert theirs[0] == theirs[1]  # one model, synchronised
+    expected = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert theirs[0]["accuracy"] == pytest.approx(expected["accuracy"], rel=1e-5)
+    assert theirs[0]["loss"] == pytest.approx(expected["loss"], rel=1e-5)
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["model.keras"]  # the chief's; its backup removed at the end
+    assert not distribute.worker_dir(tmp_path / "out", distribute.Role("worker", 1, 2, False)).exists()
+
+
+@pytest.mark.slow
+def test_generated_script_workers_restarted_after_a_kill_resume_from_the_backup(tmp_path):
+    script = generated(tmp_path, MULTI_WORKER, "train.epochs=12", "train.verbose=2")
+    metadata = tmp_path / "out" / "backup" / "training_metadata.json"
+    workers = run_script_workers(script, 2, "--out", "out")
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and all(w.poll() is None for w in workers):
+        try:
+            if json.loads(metadata.read_text())["epoch"] >= 3:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    assert all(w.poll() is None for w in workers), [w.communicate() for w in workers]
+    workers[1].kill()  # a worker dies; its cluster manager restarts the job: every worker, the chief too
+    workers[0].kill()
+    for worker in workers:
+        worker.communicate()
+    saved = json.loads(metadata.read_text())["epoch"]
+    worker_backup = distribute.worker_dir(tmp_path / "out", distribute.Role("worker", 1, 2, False)) / "backup"
+    assert (worker_backup / "latest.weights.h5").is_file()  # the other worker backed up to its own folder
+
+    restarted = run_script_workers(script, 2, "--out", "out")
+    outputs = [worker.communicate(timeout=600) for worker in restarted]
+    assert [worker.returncode for worker in restarted] == [0, 0], outputs[0][1][-3000:]
+    for out, _ in outputs:
+        epochs = [line for line in out.splitlines() if line.startswith("Epoch ")]
+        assert epochs[0] == f"Epoch {saved + 1}/12" and epochs[-1] == "Epoch 12/12"  # resumed, not restarted
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["model.keras"]
