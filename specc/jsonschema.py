@@ -135,7 +135,15 @@ def _link_kinds(node: Any) -> Any:
 def build_schema(catalog: Catalog | None = None) -> dict:
     catalog = catalog or load_catalog()
     schema = _link_kinds(SpecDocument.model_json_schema(ref_template="#/$defs/{model}"))
+    # `model` may come from the spec that `extends` names (specc validates the merged spec).
+    schema["required"] = [key for key in schema["required"] if key != "model"]
+    schema["anyOf"] = [{"required": ["model"]}, {"required": ["extends"]}]
     defs = schema.setdefault("$defs", {})
+    # `distribution: mirrored` is short for `{strategy: mirrored}` (a BeforeValidator, which pydantic cannot show).
+    strategies = sorted(defs[name]["properties"]["strategy"]["const"] for name in
+                        ("OneDevice", "Mirrored", "MultiWorkerMirrored", "ParameterServer"))
+    defs["TrainSection"]["properties"]["distribution"]["anyOf"].insert(
+        0, {"type": "string", "enum": strategies, "description": "A strategy with its default arguments."})
     defs.update(_class_definitions(catalog))
     defs["layer_item"] = _layer_item_schema(catalog)
     defs["layer"] = _kind_schema(catalog, "layer")

@@ -95,6 +95,8 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     if chief_dir is None:
         state = runs.check_run_dir(run_dir, content_hash(spec), resume)
     else:  # every worker restores the chief's backup: all must start from the same epoch and weights
+        if (chief_dir / runs.RESOLVED).is_file():  # the chief's refusals (a finished run, a changed spec), read-only
+            runs.check_run_dir(chief_dir, content_hash(spec), resume=True)
         backups = [Path(c.args["backup_dir"]) for c in callback_specs if c.name == "BackupAndRestore" and "backup_dir" in c.args]
         distribute.copy_backups(chief_dir, run_dir, [run_dir / runs.BACKUP, *backups])
     folder_existed = run_dir.exists()

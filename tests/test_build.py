@@ -84,6 +84,20 @@ def quickstart():
     return model
 
 
+@twin("specs/quickstart_cluster.yaml")
+def quickstart_cluster():
+    # The quickstart's model: train.distribution changes how it trains (and its learning rate
+    # with scale_learning_rate, applied by `specc train` inside the strategy), not what is built.
+    keras.utils.set_random_seed(42)
+    model = keras.Sequential([
+        keras.Input(shape=(64,), name="input"),
+        layers.Dense(64, activation="relu"),
+        layers.Dense(10, activation="softmax"),
+    ], name="quickstart_cluster")
+    model.compile(optimizer=optimizers.Adam(learning_rate=0.003), loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 @twin("specs/mlp_regularized.yaml")
 def mlp_regularized():
     keras.utils.set_random_seed(42)  # from mlp.yaml, which it extends

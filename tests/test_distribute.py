@@ -80,6 +80,19 @@ def test_a_worker_needs_the_run_folder_named(monkeypatch, capsys):
     assert "every worker needs --out DIR, the chief's run folder" in capsys.readouterr().err
 
 
+def test_a_worker_refuses_what_its_chief_refuses(tmp_path, monkeypatch, capsys):
+    """A worker must not wait forever on a chief that refused the run folder: it refuses it too, at once."""
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "spec.resolved.yaml").write_text("# sha256: " + "0" * 64 + "\n")
+    monkeypatch.setenv("TF_CONFIG", cluster(1)["TF_CONFIG"])
+    assert main(["train", QUICKSTART, "--set", MULTI_WORKER, "--out", str(run), "--resume"]) == 2
+    assert "the spec changed since the run in" in capsys.readouterr().err
+    (run / "metrics.json").write_text("{}")
+    assert main(["train", QUICKSTART, "--set", MULTI_WORKER, "--out", str(run), "--resume"]) == 2
+    assert "holds a finished run" in capsys.readouterr().err
+
+
 def test_workers_flag_needs_a_multi_worker_spec(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     assert main(["train", "--workers", "2", QUICKSTART, "--out", str(tmp_path / "run")]) == 2

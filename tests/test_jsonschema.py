@@ -74,3 +74,15 @@ def test_hover_shows_keras_docstrings(schema):
     assert "dimensionality of the output space" in dense["properties"]["units"]["description"]
     adam = schema["$defs"]["optimizer.Adam"]["properties"]["Adam"]
     assert "learning rate" in adam["anyOf"][0]["properties"]["learning_rate"]["description"].lower()
+
+
+def test_distribution_in_both_forms_and_its_mistakes(validator):
+    spec = read(ROOT / "specs" / "quickstart.yaml")
+    for good in ("mirrored", {"strategy": "mirrored", "devices": ["/cpu:0", "/cpu:1"]},
+                 {"strategy": "multi_worker_mirrored", "communication": "ring", "scale_learning_rate": "linear"}):
+        spec["train"]["distribution"] = good
+        assert list(validator.iter_errors(spec)) == [], good
+    for bad in ("mirored", {"strategy": "mirrored", "device": "/cpu:0"}, {"strategy": "one_device", "devices": []},
+                {"strategy": "mirrored", "devices": ["gpu0"]}):
+        spec["train"]["distribution"] = bad
+        assert list(validator.iter_errors(spec)), bad
