@@ -214,6 +214,7 @@ def run_train(args: argparse.Namespace) -> Exit:
     """`specc train`: a thin layer over `specc.train`; Ctrl-C says how to resume."""
     from specc.distribute import ClusterError
     from specc.train import RunFolderError, TrainingInterrupted, resume_command, train
+    from specc.workers import RESUME_COMMAND
 
     spec = load_or_report(args.spec, args.overrides)
     if spec is None:
@@ -228,8 +229,9 @@ def run_train(args: argparse.Namespace) -> Exit:
     except (RunFolderError, ClusterError) as err:
         raise UsageError(str(err)) from None
     except TrainingInterrupted as err:
+        again = os.environ.get(RESUME_COMMAND) or resume_command(args.spec, args.overrides, args.out)
         print(f"specc: interrupted; {err.run_dir} keeps every completed epoch. Continue with --resume:\n"
-              f"  {resume_command(args.spec, args.overrides, args.out)}", file=sys.stderr)
+              f"  {again}", file=sys.stderr)
         return Exit.INTERRUPTED
     scores = ", ".join(f"{name} {value:.4f}" for name, value in result.metrics.items())
     print(f"{result.evaluated_on}: {scores}")

@@ -136,11 +136,11 @@ def make_strategy(spec: Spec):
 
     if section.strategy == "one_device":
         device = section.device or ("/gpu:0" if tf.config.list_physical_devices("GPU") else "/cpu:0")
-        _make_devices_exist(spec, tf, [device], SECTION + ("device",))
+        _make_devices_exist(spec, tf, [device], [SECTION + ("device",)])
         return tf.distribute.OneDeviceStrategy(device)
     if section.strategy == "mirrored":
         if section.devices is not None:
-            _make_devices_exist(spec, tf, section.devices, SECTION + ("devices",))
+            _make_devices_exist(spec, tf, section.devices, [SECTION + ("devices", i) for i in range(len(section.devices))])
         ops = {None: None, "nccl": tf.distribute.NcclAllReduce, "hierarchical_copy": tf.distribute.HierarchicalCopyAllReduce,
                "reduction_to_one_device": tf.distribute.ReductionToOneDevice}[section.cross_device_ops]
         return tf.distribute.MirroredStrategy(section.devices, cross_device_ops=ops() if ops else None)
@@ -162,7 +162,7 @@ def strategy_devices(section) -> list[str]:
     return list(section.devices or []) if section.strategy == "mirrored" else []
 
 
-def _make_devices_exist(spec: Spec, tf, devices: list[str], path: tuple) -> None:
+def _make_devices_exist(spec: Spec, tf, devices: list[str], paths: list[tuple]) -> None:
     """CPU devices beyond /cpu:0 split the CPU into logical devices; any other missing device is an error."""
     wanted = logical_cpus(devices)
     physical = tf.config.list_physical_devices("CPU")
@@ -172,13 +172,12 @@ def _make_devices_exist(spec: Spec, tf, devices: list[str], path: tuple) -> None
         except RuntimeError:  # TensorFlow already started: fine if it has the devices
             pass
     known = {d.name.lower() for d in tf.config.list_logical_devices()}
-    for i, device in enumerate(devices):
+    for device, path in zip(devices, paths):
         name = tf.DeviceSpec.from_string(device)
         full = f"/device:{(name.device_type or '').lower()}:{name.device_index or 0}"
         if not any(k.endswith(full) for k in known):
             have = ", ".join(sorted(k.replace("/device:", "/") for k in known))
-            where = path + (i,) if isinstance(spec.resolved.get("train", {}).get("distribution", {}).get(path[-1]), list) else path
-            raise _error(spec, where, f"no device {device} here (this process has {have})")
+            raise _error(spec, path, f"no device {device} here (this process has {have})")
 
 
 # -- inside the strategy ---------------------------------------------------------------

@@ -27,6 +27,8 @@ from typing import Sequence
 from specc import runs
 from specc.distribute import Role, worker_dir
 
+RESUME_COMMAND = "SPECC_RESUME_COMMAND"  # set for the workers it starts: how to resume the job as a whole
+
 
 def free_ports(count: int) -> list[int]:
     """Ports on 127.0.0.1 that nothing listens on now (the sockets are held until all are chosen)."""
@@ -58,9 +60,11 @@ def launch(spec_path: str, overrides: Sequence[str], run_dir: Path, resume: bool
     """Run the workers to the end; the exit status of the job (0 when every worker finished)."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
     args = command(spec_path, overrides, run_dir, resume)[1:]
+    # What the chief says on Ctrl-C: the command that resumes the whole job, --workers included.
+    again = shlex.join(command(spec_path, overrides, run_dir, True, workers))
     processes, logs = [], []
     for index in range(workers):
-        env = {**os.environ, "TF_CONFIG": tf_config(addresses, index)}
+        env = {**os.environ, "TF_CONFIG": tf_config(addresses, index), RESUME_COMMAND: again}
         if index == 0:  # the chief speaks for the job
             processes.append(subprocess.Popen([sys.executable, "-m", "specc", *args], env=env))
             logs.append(None)
@@ -76,7 +80,8 @@ def launch(spec_path: str, overrides: Sequence[str], run_dir: Path, resume: bool
         failed = _wait(processes)
     except KeyboardInterrupt:
         _stop(processes, grace=10.0)  # the workers saw Ctrl-C too; give them time to stop cleanly
-        _say_how_to_resume(spec_path, overrides, run_dir, workers, "interrupted")
+        if processes[0].returncode != 130:  # else the chief said how to resume already
+            _say_how_to_resume(spec_path, overrides, run_dir, workers, "interrupted")
         return 130
     if failed is None:
         for log in logs:

@@ -234,6 +234,31 @@ def test_a_killed_worker_resumes_the_job_from_the_chiefs_backup(tmp_path):
     assert not worker.exists()
 
 
+@pytest.mark.slow
+def test_ctrl_c_stops_every_worker_and_says_how_to_resume_the_job(tmp_path):
+    run = tmp_path / "run"
+    args = ["--workers", "2", QUICKSTART, "--set", MULTI_WORKER, "--set", "train.epochs=40", "--out", "run"]
+    launcher = subprocess.Popen([sys.executable, "-m", "specc", "train", *args], cwd=tmp_path, env=ENV, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and launcher.poll() is None:
+        try:
+            if len(history_of(run)["epochs"]) >= 2:
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    workers = worker_pids(launcher)
+    os.killpg(launcher.pid, signal.SIGINT)  # Ctrl-C in a terminal reaches the whole process group
+    _, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130, err[-3000:]
+    assert err.count("Continue with --resume:") == 1  # the chief's, naming the whole job's command
+    assert f"  specc train --workers 2 {QUICKSTART} --set {MULTI_WORKER} --set train.epochs=40 --out run --resume" in err
+    assert "Traceback" not in err
+    assert not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert (run / "spec.resolved.yaml").is_file() and not (run / "metrics.json").exists()
+
+
 # -- the generated script, with the same semantics ------------------------------------------
 
 
