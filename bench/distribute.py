@@ -1,0 +1,379 @@
+"""Distributed training throughput: one device, mirrored over 2 logical CPUs, 2 workers; specc against hand-written tf.distribute.
+
+    python bench/distribute.py            # the full run (about 5 minutes on 2 CPUs; see bench/README.md)
+    python bench/distribute.py --quick    # 1 round, 3 epochs, a third of the data: a smoke test (about 1 minute)
+
+One workload, written to a temporary folder: an MLP (256 -> 1024 -> 1024 -> 10,
+1.3 M parameters) on 12,288 synthetic samples (`d.npz`, fixed seed), global
+batch 256, Adam, sparse categorical crossentropy. Three configurations:
+
+    one device      no `train.distribution` (Keras's default strategy)
+    mirrored        `{strategy: mirrored, devices: [/cpu:0, /cpu:1]}`: the CPU split into 2 logical devices
+    multi-worker    `multi_worker_mirrored`, 2 worker processes on loopback, each with its TF_CONFIG
+
+and for each, two contenders, each in fresh processes (logical devices and
+MultiWorkerMirroredStrategy must be set up before TensorFlow starts):
+
+    (a) specc   `specc.train.train(spec, overrides, out)`, the function `specc train` runs, in a process of
+                its own (one per worker, with TF_CONFIG, as `specc train --workers 2` starts them);
+    (b) hand    the same strategy hand-written in plain Keras/TF as the tf.distribute guide writes it:
+                strategy first, model built and compiled in `strategy.scope()`, the global batch, the
+                tf.data dataset auto-sharded by DATA and distributed with
+                `strategy.experimental_distribute_dataset`, then `model.fit`. For multi-worker it applies
+                specc's keras-team/keras#20585 workaround (imported from `specc.distribute`:
+                Keras 3's fit crashes under MultiWorkerMirroredStrategy over several workers without it).
+                The input pipeline is the one specc's `to_dataset` builds (shuffled sample indices,
+                batched, each batch gathered in one op, prefetched), written out in plain tf.data, so that
+                only the wiring differs (bench/runtime.py compares pipelines).
+
+Timing: epoch callbacks (time.perf_counter in on_epoch_begin / on_epoch_end);
+the first epoch (tracing) is never counted. For specc the callbacks are
+injected by wrapping `specc.train._callbacks` in the benchmark's own
+subprocess (a benchmark-only hook: specc has no such option), one timer
+first in the list and one last, so two figures come out:
+    whole epoch   first timer's begin to last timer's end: everything `specc train` does in an epoch,
+                  including its per-epoch bookkeeping (history.json, BackupAndRestore's weights);
+    steps only    first timer's begin to first timer's end, before the other callbacks' on_epoch_end.
+The hand-written run gets the same two timers (with nothing between them).
+Throughput = samples per epoch / epoch seconds (global: all workers together);
+each figure is the median over all timed epochs of all rounds. specc and hand
+take turns (a, b, a, b, ...) within a configuration. Target: specc within 3 %
+of hand-written (ratio of whole-epoch medians >= 0.97).
+
+Results are reported, never asserted: the exit status is 0 unless something crashed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import versions  # bench/common.py: the scripts run from bench/
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # the source tree's specc, whatever is (or is not) installed
+    sys.path.insert(0, str(REPO))
+
+TARGET = 0.97  # specc / hand-written, whole epoch, at least (within 3 %)
+SEED = 42
+FEATURES, HIDDEN, CLASSES, BATCH = 256, 1024, 10, 256
+
+# configuration -> (label, the --set value for train.distribution (None: none), worker processes)
+CONFIGS = {
+    "one_device": ("one device (no distribution)", None, 1),
+    "mirrored": ("mirrored, 2 logical CPUs", "{strategy: mirrored, devices: [/cpu:0, /cpu:1]}", 1),
+    "multi_worker": ("multi_worker_mirrored, 2 workers", "multi_worker_mirrored", 2),
+}
+
+
+# -- the workload ------------------------------------------------------------------
+
+
+def write_workload(folder: Path, samples: int) -> Path:
+    """d.npz (x: samples x 256 float32, y: class ids from a fixed random linear map) and the spec that trains on it."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((samples, FEATURES), dtype=np.float32)
+    y = (x @ rng.standard_normal((FEATURES, CLASSES)).astype(np.float32)).argmax(axis=1).astype(np.int64)
+    np.savez(folder / "d.npz", x=x, y=y)
+    spec = folder / "bench_distribute.yaml"
+    spec.write_text(f"""\
+specc: 1
+name: bench_distribute
+description: bench/distribute.py's workload, an MLP on synthetic data.
+seed: {SEED}
+model:
+  layers:
+    - Dense: {{units: {HIDDEN}, activation: relu, input_shape: [{FEATURES}]}}
+    - Dense: {{units: {HIDDEN}, activation: relu}}
+    - Dense: {{units: {CLASSES}, activation: softmax}}
+compile:
+  optimizer: adam
+  loss: sparse_categorical_crossentropy
+  metrics: [accuracy]
+data:
+  source: {{npz: {{path: d.npz}}}}
+train:
+  epochs: 2
+  batch_size: {BATCH}
+  verbose: 0
+""", encoding="utf-8")
+    return spec
+
+
+# -- in a benchmark subprocess ------------------------------------------------------------
+
+
+class Timers:
+    """Two epoch callbacks: `first` goes first in fit's callback list, `last` goes last."""
+
+    def __init__(self, keras):
+        outer = self
+        self.begin = 0.0
+        self.steps: list[float] = []  # first's begin to first's end
+        self.whole: list[float] = []  # first's begin to last's end
+
+        class First(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                outer.begin = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                outer.steps.append(time.perf_counter() - outer.begin)
+
+        class Last(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                outer.whole.append(time.perf_counter() - outer.begin)
+
+        self.first, self.last = First(), Last()
+
+    def result(self) -> dict:
+        return {"steps": self.steps, "whole": self.whole}
+
+
+def child_specc(config: str, spec_path: Path, epochs: int, out: Path) -> dict:
+    """specc's path: specc.train.train, as `specc train SPEC --set ... --out DIR` runs it in each worker."""
+    import importlib
+
+    specc_train = importlib.import_module("specc.train")  # the module: `specc.train` is also the function
+
+    made: list[Timers] = []
+    wrapped = specc_train._callbacks
+
+    def callbacks_with_timers(keras, *args, **kwargs):  # benchmark-only hook: specc has no timing option
+        timers = Timers(keras)
+        made.append(timers)
+        return [timers.first, *wrapped(keras, *args, **kwargs), timers.last]
+
+    specc_train._callbacks = callbacks_with_timers
+    overrides = [f"train.epochs={epochs}"]
+    if CONFIGS[config][1] is not None:
+        overrides.append(f"train.distribution={CONFIGS[config][1]}")
+    specc_train.train(spec_path, overrides=overrides, out=out)
+    (timers,) = made
+    return timers.result()
+
+
+def child_hand(config: str, spec_path: Path, epochs: int) -> dict:
+    """The same strategy hand-written in Keras/TF, as the tf.distribute guide writes it."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    # The strategy first: logical devices and the multi-worker collectives must exist before TensorFlow starts.
+    if config == "mirrored":
+        (cpu,) = tf.config.list_physical_devices("CPU")
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    elif config == "multi_worker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()  # reads TF_CONFIG
+    else:
+        strategy = None
+
+    with np.load(spec_path.parent / "d.npz") as archive:
+        x, y = archive["x"], archive["y"]
+    samples = len(x)
+    data = (tf.convert_to_tensor(x), tf.convert_to_tensor(y))
+    dataset = (tf.data.Dataset.range(samples)
+               .shuffle(samples, seed=SEED, reshuffle_each_iteration=True)
+               .batch(BATCH)  # the global batch
+               .map(lambda i: (tf.gather(data[0], i), tf.gather(data[1], i)), num_parallel_calls=tf.data.AUTOTUNE,
+                    deterministic=True)
+               .prefetch(tf.data.AUTOTUNE))
+
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        keras.utils.set_random_seed(SEED)
+        model = keras.Sequential([
+            keras.Input(shape=(FEATURES,)),
+            keras.layers.Dense(HIDDEN, activation="relu"),
+            keras.layers.Dense(HIDDEN, activation="relu"),
+            keras.layers.Dense(CLASSES, activation="softmax"),
+        ])
+        model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    if strategy is not None:
+        if config == "multi_worker":
+            from specc.distribute import repair_multi_worker_fit  # keras-team/keras#20585; see the docstring
+
+            repair_multi_worker_fit(model, strategy)
+        options = tf.data.Options()
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        dataset = strategy.experimental_distribute_dataset(dataset.with_options(options))
+    timers = Timers(keras)
+    model.fit(dataset, epochs=epochs, verbose=0, callbacks=[timers.first, timers.last])
+    return timers.result()
+
+
+def child(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("contender", choices=["specc", "hand"])
+    parser.add_argument("config", choices=list(CONFIGS))
+    parser.add_argument("spec", type=Path)
+    parser.add_argument("epochs", type=int)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("result", type=Path)
+    args = parser.parse_args(argv)
+    if args.contender == "specc":
+        result = child_specc(args.config, args.spec, args.epochs, args.out)
+    else:
+        result = child_hand(args.config, args.spec, args.epochs)
+    args.result.write_text(json.dumps(result), encoding="utf-8")
+    return 0
+
+
+# -- in the benchmark's own process ----------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def run_contender(contender: str, config: str, spec: Path, epochs: int, folder: Path, tag: str) -> dict:
+    """One training run in fresh processes (one per worker); worker 0's epoch times."""
+    workers = CONFIGS[config][2]
+    env = {key: value for key, value in os.environ.items() if key not in ("TF_CONFIG", "PYTHONPATH")}
+    env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)] if workers > 1 else []
+    processes, logs, results = [], [], []
+    for index in range(workers):
+        result = folder / f"{tag}-{index}.json"
+        log = folder / f"{tag}-{index}.log"
+        worker_env = dict(env)
+        if addresses:  # TF_CONFIG as a cluster manager gives it (worker 0 is the chief)
+            worker_env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses},
+                                                  "task": {"type": "worker", "index": index}})
+        argv = [sys.executable, str(Path(__file__).resolve()), "--child", contender, config, str(spec), str(epochs),
+                str(folder / f"{tag}-run"), str(result)]
+        with open(log, "wb") as handle:
+            processes.append(subprocess.Popen(argv, cwd=REPO, env=worker_env, stdout=handle, stderr=subprocess.STDOUT))
+        logs.append(log)
+        results.append(result)
+    failed = None
+    deadline = time.monotonic() + 900
+    while any(p.poll() is None for p in processes) and failed is None:
+        failed = next((i for i, p in enumerate(processes) if p.poll() not in (None, 0)), None)
+        if time.monotonic() > deadline:
+            failed = next(i for i, p in enumerate(processes) if p.poll() is None)
+        time.sleep(0.1)
+    failed = failed if failed is not None else next((i for i, p in enumerate(processes) if p.returncode != 0), None)
+    if failed is not None:
+        for process in processes:  # a synchronous job cannot go on without one of its workers
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        tail = logs[failed].read_text(encoding="utf-8", errors="replace").strip().splitlines()[-30:]
+        raise RuntimeError(f"{contender} {config}: worker {failed} exited with {processes[failed].returncode}\n"
+                           + "\n".join(tail))
+    return json.loads(results[0].read_text(encoding="utf-8"))
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    q1, q2, q3 = statistics.quantiles(values, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def bench_config(config: str, spec: Path, samples: int, epochs: int, rounds: int, folder: Path) -> dict:
+    rates: dict[str, dict[str, list[float]]] = {c: {"whole": [], "steps": []} for c in ("specc", "hand")}
+    per_round: dict[str, list[float]] = {"specc": [], "hand": []}
+    for round_ in range(rounds):
+        for contender in ("specc", "hand"):  # a, b, a, b, ...: drift in machine load hits both alike
+            started = time.perf_counter()
+            times = run_contender(contender, config, spec, epochs, folder, f"{config}-{contender}-{round_}")
+            for kind in ("whole", "steps"):
+                timed = times[kind][1:]  # the first epoch traces the step functions: never counted
+                rates[contender][kind].extend(samples / s for s in timed)
+            per_round[contender].append(statistics.median(samples / s for s in times["whole"][1:]))
+            print(f"    round {round_ + 1}/{rounds} {contender:<5} {per_round[contender][-1]:>8,.0f} samples/s "
+                  f"(epochs {', '.join(f'{s:.2f}' for s in times['whole'][1:])} s; "
+                  f"process {time.perf_counter() - started:.0f} s)", flush=True)
+    return {"rates": rates, "per_round": per_round}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child(argv[1:])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="1 round, 3 epochs, a third of the data (a smoke test)")
+    args = parser.parse_args(argv)
+    samples = 4096 if args.quick else 12288
+    epochs = 3 if args.quick else 6  # the first is never timed
+    rounds = 1 if args.quick else 2
+
+    started = time.perf_counter()
+    print(f"specc distribution benchmark: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"  {versions(('keras', 'tensorflow-cpu'))}, backend tensorflow")
+    try:
+        print(f"  load average at the start: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
+    except OSError:
+        pass
+    print(f"Workload: MLP {FEATURES} -> {HIDDEN} -> {HIDDEN} -> {CLASSES} "
+          f"({FEATURES * HIDDEN + HIDDEN * HIDDEN + HIDDEN * CLASSES + 2 * HIDDEN + CLASSES:,} parameters), "
+          f"{samples:,} synthetic samples, global batch {BATCH}, Adam; {epochs} epochs per run, the first untimed; "
+          f"{rounds} round(s), specc and hand-written alternating, each run in fresh processes", flush=True)
+
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="specc-bench-distribute-") as tmp:
+        folder = Path(tmp)
+        spec = write_workload(folder, samples)
+        for config, (label, _, _) in CONFIGS.items():
+            print(f"  {label}:", flush=True)
+            results[config] = bench_config(config, spec, samples, epochs, rounds, folder)
+
+    print()
+    print("Training throughput, samples/s (global), median over the timed epochs of all rounds; whole epoch "
+          "(specc: with its per-epoch history.json and backup)")
+    header = (f"  {'configuration':<34} {'specc':>8} {'hand':>8} {'specc/hand':>10} {'overhead':>8} {'verdict':>7}"
+              f" {'steps only':>10} {'hand vs 1 device':>16} {'noise':>6}")
+    print(header)
+    one_device = statistics.median(results["one_device"]["rates"]["hand"]["whole"])
+    noisy = []
+    for config, (label, _, _) in CONFIGS.items():
+        rates = results[config]["rates"]
+        a, b = (statistics.median(rates[c]["whole"]) for c in ("specc", "hand"))
+        a_steps, b_steps = (statistics.median(rates[c]["steps"]) for c in ("specc", "hand"))
+        ratio = a / b
+        # noise: the epoch-to-epoch spread, interquartile range over median, the larger of the two contenders
+        noise = max((q3 - q1) / q2 for q1, q2, q3 in (quartiles(rates[c]["whole"]) for c in ("specc", "hand")))
+        if noise > 1 - TARGET:
+            noisy.append(label)
+        print(f"  {label:<34} {a:>8,.0f} {b:>8,.0f} {ratio:>10.3f} {1 - ratio:>8.1%} "
+              f"{'PASS' if ratio >= TARGET else 'FAIL':>7} {a_steps / b_steps:>10.3f} {b / one_device:>15.2f}x"
+              f" {noise:>6.1%}")
+        per_round = [x / y for x, y in zip(results[config]["per_round"]["specc"], results[config]["per_round"]["hand"])]
+        if len(per_round) > 1:
+            print(f"  {'':<34} specc/hand round by round: {', '.join(f'{r:.3f}' for r in per_round)}")
+    print(f"  target: specc/hand >= {TARGET:.2f} (overhead at most {1 - TARGET:.0%}), whole epoch. steps only: the "
+          "same ratio without the callbacks' on_epoch_end. noise: interquartile range / median of the epochs'")
+    print("  samples/s (the larger of specc's and hand's).")
+    if noisy:
+        print(f"  NOTE: the epoch-to-epoch noise exceeds the {1 - TARGET:.0%} target for: {'; '.join(noisy)}. "
+              "A PASS or FAIL within that noise is not decisive; rerun, on a quiet machine, where it matters.")
+    print()
+    print(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
