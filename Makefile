@@ -34,6 +34,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/run.py
 	$(PY) bench/codegen.py
 	$(PY) bench/runtime.py
+	$(PY) bench/distribute.py
 
 generated: $(VENV)/.installed
 	$(PY) -m specc.catalog.generate

@@ -1,6 +1,6 @@
 """Distributed training throughput: one device, mirrored over 2 logical CPUs, 2 workers; specc against hand-written tf.distribute.
 
-    python bench/distribute.py            # the full run (about 5 minutes on 2 CPUs; see bench/README.md)
+    python bench/distribute.py            # the full run (5 to 6 minutes on 2 CPUs; see bench/README.md)
     python bench/distribute.py --quick    # 1 round, 3 epochs, a third of the data: a smoke test (about 1 minute)
 
 One workload, written to a temporary folder: an MLP (256 -> 1024 -> 1024 -> 10,
@@ -36,9 +36,13 @@ first in the list and one last, so two figures come out:
     steps only    first timer's begin to first timer's end, before the other callbacks' on_epoch_end.
 The hand-written run gets the same two timers (with nothing between them).
 Throughput = samples per epoch / epoch seconds (global: all workers together);
-each figure is the median over all timed epochs of all rounds. specc and hand
-take turns (a, b, a, b, ...) within a configuration. Target: specc within 3 %
-of hand-written (ratio of whole-epoch medians >= 0.97).
+each figure is the median (and the best) over all timed epochs of all rounds.
+specc and hand take turns (a, b, a, b, ...) within a configuration, 3 rounds.
+Target: specc within 3 % of hand-written (ratio of whole-epoch medians >= 0.97).
+The ratio of the best epochs is printed too: on 2 CPUs epoch times are
+bimodal (an epoch runs either at full speed or far slower, in plain Keras
+too), and the medians then depend on how many epochs fell in the slow mode.
+The epoch-to-epoch spread is printed, and a note when it exceeds the target.
 
 Results are reported, never asserted: the exit status is 0 unless something crashed.
 """
@@ -294,20 +298,39 @@ def quartiles(values: list[float]) -> tuple[float, float, float]:
 
 
 def bench_config(config: str, spec: Path, samples: int, epochs: int, rounds: int, folder: Path) -> dict:
-    rates: dict[str, dict[str, list[float]]] = {c: {"whole": [], "steps": []} for c in ("specc", "hand")}
+    """Each contender's timed epochs (seconds, "whole" and "steps"), pooled over the rounds, and per-round medians."""
+    epochs_s: dict[str, dict[str, list[float]]] = {c: {"whole": [], "steps": []} for c in ("specc", "hand")}
     per_round: dict[str, list[float]] = {"specc": [], "hand": []}
     for round_ in range(rounds):
         for contender in ("specc", "hand"):  # a, b, a, b, ...: drift in machine load hits both alike
             started = time.perf_counter()
             times = run_contender(contender, config, spec, epochs, folder, f"{config}-{contender}-{round_}")
             for kind in ("whole", "steps"):
-                timed = times[kind][1:]  # the first epoch traces the step functions: never counted
-                rates[contender][kind].extend(samples / s for s in timed)
-            per_round[contender].append(statistics.median(samples / s for s in times["whole"][1:]))
+                epochs_s[contender][kind].extend(times[kind][1:])  # the first epoch traces the steps: never counted
+            per_round[contender].append(samples / statistics.median(times["whole"][1:]))
             print(f"    round {round_ + 1}/{rounds} {contender:<5} {per_round[contender][-1]:>8,.0f} samples/s "
                   f"(epochs {', '.join(f'{s:.2f}' for s in times['whole'][1:])} s; "
                   f"process {time.perf_counter() - started:.0f} s)", flush=True)
-    return {"rates": rates, "per_round": per_round}
+    return {"epochs": epochs_s, "per_round": per_round}
+
+
+def summarize(result: dict, samples: int) -> dict:
+    def rates(contender: str, kind: str) -> list[float]:
+        return [samples / s for s in result["epochs"][contender][kind]]
+
+    a, b = rates("specc", "whole"), rates("hand", "whole")
+    specc = result["epochs"]["specc"]
+    return {
+        "specc": statistics.median(a), "hand": statistics.median(b), "specc_best": max(a), "hand_best": max(b),
+        "ratio": statistics.median(a) / statistics.median(b), "ratio_best": max(a) / max(b),
+        "ratio_steps_best": max(rates("specc", "steps")) / max(rates("hand", "steps")),
+        # specc's callbacks' on_epoch_end (history.json, the backup's weights), measured inside each epoch
+        "bookkeeping_s": statistics.median(w - s for w, s in zip(specc["whole"], specc["steps"])),
+        "fast_epoch_s": samples / max(a),
+        # epoch-to-epoch spread: interquartile range / median of samples/s, the larger of the two contenders
+        "noise": max((q3 - q1) / q2 for q1, q2, q3 in (quartiles(a), quartiles(b))),
+        "per_round": [x / y for x, y in zip(result["per_round"]["specc"], result["per_round"]["hand"])],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -319,15 +342,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     samples = 4096 if args.quick else 12288
     epochs = 3 if args.quick else 6  # the first is never timed
-    rounds = 1 if args.quick else 2
+    rounds = 1 if args.quick else 3
 
     started = time.perf_counter()
     print(f"specc distribution benchmark: {time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} CPUs, {platform.platform()}")
     print(f"  {versions(('keras', 'tensorflow-cpu'))}, backend tensorflow")
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         print(f"  load average at the start: {', '.join(f'{v:.2f}' for v in os.getloadavg())}")
-    except OSError:
-        pass
     print(f"Workload: MLP {FEATURES} -> {HIDDEN} -> {HIDDEN} -> {CLASSES} "
           f"({FEATURES * HIDDEN + HIDDEN * HIDDEN + HIDDEN * CLASSES + 2 * HIDDEN + CLASSES:,} parameters), "
           f"{samples:,} synthetic samples, global batch {BATCH}, Adam; {epochs} epochs per run, the first untimed; "
@@ -339,37 +360,39 @@ def main(argv: list[str] | None = None) -> int:
         spec = write_workload(folder, samples)
         for config, (label, _, _) in CONFIGS.items():
             print(f"  {label}:", flush=True)
-            results[config] = bench_config(config, spec, samples, epochs, rounds, folder)
+            results[config] = summarize(bench_config(config, spec, samples, epochs, rounds, folder), samples)
+
+    def verdict(ratio: float) -> str:
+        return "PASS" if ratio >= TARGET else "FAIL"
 
     print()
-    print("Training throughput, samples/s (global), median over the timed epochs of all rounds; whole epoch "
-          "(specc: with its per-epoch history.json and backup)")
-    header = (f"  {'configuration':<34} {'specc':>8} {'hand':>8} {'specc/hand':>10} {'overhead':>8} {'verdict':>7}"
-              f" {'steps only':>10} {'hand vs 1 device':>16} {'noise':>6}")
-    print(header)
-    one_device = statistics.median(results["one_device"]["rates"]["hand"]["whole"])
+    print(f"Training throughput, samples/s (global, all workers together): median (best) over the "
+          f"{rounds * (epochs - 1)} timed epochs of each")
+    print(f"  {'configuration':<34} {'specc':>16} {'hand-written':>16} {'vs 1 device':>14}  "
+          f"{'specc/hand':>15} {'best/best':>14} {'steps':>6} {'bookkeeping':>14} {'noise':>6}")
+    one_device = results["one_device"]
     noisy = []
     for config, (label, _, _) in CONFIGS.items():
-        rates = results[config]["rates"]
-        a, b = (statistics.median(rates[c]["whole"]) for c in ("specc", "hand"))
-        a_steps, b_steps = (statistics.median(rates[c]["steps"]) for c in ("specc", "hand"))
-        ratio = a / b
-        # noise: the epoch-to-epoch spread, interquartile range over median, the larger of the two contenders
-        noise = max((q3 - q1) / q2 for q1, q2, q3 in (quartiles(rates[c]["whole"]) for c in ("specc", "hand")))
-        if noise > 1 - TARGET:
-            noisy.append(label)
-        print(f"  {label:<34} {a:>8,.0f} {b:>8,.0f} {ratio:>10.3f} {1 - ratio:>8.1%} "
-              f"{'PASS' if ratio >= TARGET else 'FAIL':>7} {a_steps / b_steps:>10.3f} {b / one_device:>15.2f}x"
-              f" {noise:>6.1%}")
-        per_round = [x / y for x, y in zip(results[config]["per_round"]["specc"], results[config]["per_round"]["hand"])]
-        if len(per_round) > 1:
-            print(f"  {'':<34} specc/hand round by round: {', '.join(f'{r:.3f}' for r in per_round)}")
-    print(f"  target: specc/hand >= {TARGET:.2f} (overhead at most {1 - TARGET:.0%}), whole epoch. steps only: the "
-          "same ratio without the callbacks' on_epoch_end. noise: interquartile range / median of the epochs'")
-    print("  samples/s (the larger of specc's and hand's).")
+        r = results[config]
+        if r["noise"] > 1 - TARGET:
+            noisy.append(f"{label} ({r['noise']:.0%})")
+        print(f"  {label:<34} {r['specc']:>7,.0f} ({r['specc_best']:>6,.0f}) {r['hand']:>7,.0f} ({r['hand_best']:>6,.0f}) "
+              f"{r['hand'] / one_device['hand']:>5.2f}x ({r['hand_best'] / one_device['hand_best']:.2f}x)  "
+              f"{r['ratio']:>10.3f} {verdict(r['ratio'])} "
+              f"{r['ratio_best']:>9.3f} {verdict(r['ratio_best'])} {r['ratio_steps_best']:>6.3f} "
+              f"{r['bookkeeping_s'] * 1000:>4.0f} ms {r['bookkeeping_s'] / r['fast_epoch_s']:>5.1%} {r['noise']:>6.1%}")
+        if len(r["per_round"]) > 1:
+            print(f"  {'':<34} specc/hand round by round (medians): {', '.join(f'{x:.3f}' for x in r['per_round'])}")
+    print(f"  specc/hand: ratio of the medians (whole epochs); best/best: ratio of the best epochs. Target: specc/hand "
+          f">= {TARGET:.2f} (overhead at most {1 - TARGET:.0%}).")
+    print("  vs 1 device: hand-written's median (best) against hand-written's on one device.")
+    print("  steps: best/best without the callbacks' on_epoch_end (the training steps alone: the strategy's wiring).")
+    print("  bookkeeping: what specc's callbacks do at each epoch's end (history.json, BackupAndRestore's weights),")
+    print("  median per epoch, and as a share of specc's best epoch.")
+    print("  noise: epoch-to-epoch interquartile range / median of samples/s (the larger of specc's and hand's).")
     if noisy:
-        print(f"  NOTE: the epoch-to-epoch noise exceeds the {1 - TARGET:.0%} target for: {'; '.join(noisy)}. "
-              "A PASS or FAIL within that noise is not decisive; rerun, on a quiet machine, where it matters.")
+        print(f"  NOTE: epoch-to-epoch noise exceeds the {1 - TARGET:.0%} target for {', '.join(noisy)}: a PASS or "
+              "FAIL of the medians within it is not decisive. Rerun on a quiet machine where it matters.")
     print()
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
