@@ -54,7 +54,6 @@ import contextlib
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -238,24 +237,13 @@ def child(argv: list[str]) -> int:
 # -- in the benchmark's own process ----------------------------------------------------
 
 
-def free_ports(count: int) -> list[int]:
-    sockets = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            sock.bind(("127.0.0.1", 0))
-            sockets.append(sock)
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def run_contender(contender: str, config: str, spec: Path, epochs: int, folder: Path, tag: str) -> dict:
     """One training run in fresh processes (one per worker); worker 0's epoch times."""
     workers = CONFIGS[config][2]
     env = {key: value for key, value in os.environ.items() if key not in ("TF_CONFIG", "PYTHONPATH")}
     env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
+    from specc.workers import free_ports, tf_config  # what `specc train --workers` gives its workers
+
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)] if workers > 1 else []
     processes, logs, results = [], [], []
     for index in range(workers):
@@ -263,8 +251,7 @@ def run_contender(contender: str, config: str, spec: Path, epochs: int, folder: 
         log = folder / f"{tag}-{index}.log"
         worker_env = dict(env)
         if addresses:  # TF_CONFIG as a cluster manager gives it (worker 0 is the chief)
-            worker_env["TF_CONFIG"] = json.dumps({"cluster": {"worker": addresses},
-                                                  "task": {"type": "worker", "index": index}})
+            worker_env["TF_CONFIG"] = tf_config(addresses, index)
         argv = [sys.executable, str(Path(__file__).resolve()), "--child", contender, config, str(spec), str(epochs),
                 str(folder / f"{tag}-run"), str(result)]
         with open(log, "wb") as handle:

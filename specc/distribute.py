@@ -104,10 +104,6 @@ def copy_backups(chief_dir: Path, own_dir: Path, folders: list[Path]) -> None:
             shutil.copytree(source, folder, dirs_exist_ok=True)
 
 
-def remove_worker_dir(folder: Path) -> None:
-    shutil.rmtree(folder, ignore_errors=True)
-
-
 # -- the strategy ----------------------------------------------------------------------
 
 

@@ -20,6 +20,7 @@ import contextlib
 import json
 import os
 import shlex
+import shutil
 import sys
 import warnings
 from dataclasses import dataclass, field
@@ -80,23 +81,12 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
                                     "data: {source: {builtin: digits}}", location, "data")])
     from specc import distribute
 
-    who = distribute.role(spec)  # None unless multi_worker_mirrored in a TF_CONFIG cluster
-    chief_dir = None  # for a worker that is not the chief: the chief's run folder, where backups are restored from
-    if who is not None and out is None:
-        raise distribute.ClusterError("in a multi-worker cluster every worker needs --out DIR, the chief's run folder "
-                                      "(on storage all workers share)")
-    if who is not None and not who.is_chief:
-        chief_dir = Path(out)
-        run_dir = distribute.fresh_worker_dir(chief_dir, who)  # the tf.distribute guide: others write elsewhere
-        state = runs.NEW
-    else:
-        run_dir = Path(out) if out is not None else runs.default_run_dir(spec.name, resume)
+    run_dir, chief_dir = _run_folders(spec, out, resume)
     callback_specs = _callback_specs(spec, run_dir)  # located errors before anything runs
     if chief_dir is None:
         state = runs.check_run_dir(run_dir, content_hash(spec), resume)
     else:  # every worker restores the chief's backup: all must start from the same epoch and weights
-        if (chief_dir / runs.RESOLVED).is_file():  # the chief's refusals (a finished run, a changed spec), read-only
-            runs.check_run_dir(chief_dir, content_hash(spec), resume=True)
+        state = runs.NEW
         backups = [Path(c.args["backup_dir"]) for c in callback_specs if c.name == "BackupAndRestore" and "backup_dir" in c.args]
         distribute.copy_backups(chief_dir, run_dir, [run_dir / runs.BACKUP, *backups])
     folder_existed = run_dir.exists()
@@ -172,10 +162,32 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     finally:
         keras.mixed_precision.set_global_policy(policy)
     if chief_dir is not None:  # a worker's own copies: the chief's folder holds the run
-        distribute.remove_worker_dir(run_dir)
+        shutil.rmtree(run_dir, ignore_errors=True)
         run_dir = chief_dir
     files = {name: run_dir / name for name in runs.OWN_FILES}
     return TrainResult(history.data, metrics, run_dir, evaluated_on, files)
+
+
+def _run_folders(spec: Spec, out: str | os.PathLike | None, resume: bool) -> tuple[Path, Path | None]:
+    """(where this process writes, the chief's run folder when this process is a worker that is not the chief).
+
+    Alone, or as the chief of a TF_CONFIG cluster, it writes the run folder. Every other
+    worker writes to a fresh folder of its own, as the tf.distribute guide prescribes, after
+    refusing what the chief refuses (so that it does not wait forever on a chief that stopped).
+    """
+    from specc import distribute
+    from specc.resolve import content_hash
+
+    who = distribute.role(spec)  # None unless multi_worker_mirrored in a TF_CONFIG cluster
+    if who is not None and out is None:
+        raise distribute.ClusterError("in a multi-worker cluster every worker needs --out DIR, the chief's run folder "
+                                      "(on storage all workers share)")
+    if who is None or who.is_chief:
+        return (Path(out) if out is not None else runs.default_run_dir(spec.name, resume)), None
+    chief_dir = Path(out)
+    if (chief_dir / runs.RESOLVED).is_file():  # read-only: a finished run, or a changed spec
+        runs.check_run_dir(chief_dir, content_hash(spec), resume=True)
+    return distribute.fresh_worker_dir(chief_dir, who), chief_dir
 
 
 def resume_command(spec_path: str, overrides: Sequence[str], out: str | os.PathLike | None) -> str:

@@ -72,30 +72,27 @@ def mlp():
     return model
 
 
-@twin("specs/quickstart.yaml")
-def quickstart():
+def digits_mlp(name: str):
     keras.utils.set_random_seed(42)
     model = keras.Sequential([
         keras.Input(shape=(64,), name="input"),
         layers.Dense(64, activation="relu"),
         layers.Dense(10, activation="softmax"),
-    ], name="quickstart")
+    ], name=name)  # the name is part of every weight's path, so it is given when the model is made
     model.compile(optimizer=optimizers.Adam(learning_rate=0.003), loss="categorical_crossentropy", metrics=["accuracy"])
     return model
+
+
+@twin("specs/quickstart.yaml")
+def quickstart():
+    return digits_mlp("quickstart")
 
 
 @twin("specs/quickstart_cluster.yaml")
 def quickstart_cluster():
     # The quickstart's model: train.distribution changes how it trains (and its learning rate
     # with scale_learning_rate, applied by `specc train` inside the strategy), not what is built.
-    keras.utils.set_random_seed(42)
-    model = keras.Sequential([
-        keras.Input(shape=(64,), name="input"),
-        layers.Dense(64, activation="relu"),
-        layers.Dense(10, activation="softmax"),
-    ], name="quickstart_cluster")
-    model.compile(optimizer=optimizers.Adam(learning_rate=0.003), loss="categorical_crossentropy", metrics=["accuracy"])
-    return model
+    return digits_mlp("quickstart_cluster")
 
 
 @twin("specs/mlp_regularized.yaml")
