@@ -29,6 +29,11 @@ from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Spec
 
 SECTION = ("train", "distribution")
+# The spec's names for tf.distribute's classes and enum members: make_strategy and the generated
+# script (specc.emit_data) both take them from here, never from spec text.
+CROSS_DEVICE_OPS = {"nccl": "NcclAllReduce", "hierarchical_copy": "HierarchicalCopyAllReduce",
+                    "reduction_to_one_device": "ReductionToOneDevice"}
+COMMUNICATION = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}
 _CPU = re.compile(r"(?:^|/)(?:device:)?cpu:(\d+)$", re.IGNORECASE)
 
 
@@ -137,12 +142,11 @@ def make_strategy(spec: Spec):
     if section.strategy == "mirrored":
         if section.devices is not None:
             _make_devices_exist(spec, tf, section.devices, [SECTION + ("devices", i) for i in range(len(section.devices))])
-        ops = {None: None, "nccl": tf.distribute.NcclAllReduce, "hierarchical_copy": tf.distribute.HierarchicalCopyAllReduce,
-               "reduction_to_one_device": tf.distribute.ReductionToOneDevice}[section.cross_device_ops]
-        return tf.distribute.MirroredStrategy(section.devices, cross_device_ops=ops() if ops else None)
-    communication = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}[section.communication]
+        ops = section.cross_device_ops
+        return tf.distribute.MirroredStrategy(
+            section.devices, cross_device_ops=getattr(tf.distribute, CROSS_DEVICE_OPS[ops])() if ops else None)
     options = tf.distribute.experimental.CommunicationOptions(
-        implementation=getattr(tf.distribute.experimental.CommunicationImplementation, communication))
+        implementation=getattr(tf.distribute.experimental.CommunicationImplementation, COMMUNICATION[section.communication]))
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
 
 

@@ -165,15 +165,9 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     return view
 
 
-# The cross-device reductions by their spec names; the emitted class names come from this table only.
-CROSS_DEVICE_OPS = {"nccl": "NcclAllReduce", "hierarchical_copy": "HierarchicalCopyAllReduce",
-                    "reduction_to_one_device": "ReductionToOneDevice"}
-COMMUNICATION = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}
-
-
 def _distribution_view(spec: Spec) -> DistributionView | None:
     """specc.distribute.make_strategy as code, and what train() needs for it."""
-    from specc.distribute import logical_cpus, section_of, strategy_devices
+    from specc.distribute import COMMUNICATION, CROSS_DEVICE_OPS, logical_cpus, section_of, strategy_devices
 
     section = section_of(spec)
     if section is None:
