@@ -14,7 +14,7 @@ batch 256, Adam, sparse categorical crossentropy. Three configurations:
 and for each, two contenders, each in fresh processes (logical devices and
 MultiWorkerMirroredStrategy must be set up before TensorFlow starts):
 
-    (a) specc   `specc.train.train(spec, overrides, out)`, the function `specc train` runs, in a process of
+    (a) specc   `specc.run.train.train(spec, overrides, out)`, the function `specc train` runs, in a process of
                 its own (one per worker, with TF_CONFIG, as `specc train --workers 2` starts them);
     (b) hand    the same strategy hand-written in plain Keras/TF as the tf.distribute guide writes it:
                 strategy first, model built and compiled in `strategy.scope()`, the global batch, the
@@ -28,7 +28,7 @@ MultiWorkerMirroredStrategy must be set up before TensorFlow starts):
 
 Timing: epoch callbacks (time.perf_counter in on_epoch_begin / on_epoch_end);
 the first epoch (tracing) is never counted. For specc the callbacks are
-injected by wrapping `specc.train._callbacks` in the benchmark's own
+injected by wrapping `specc.run.train._callbacks` in the benchmark's own
 subprocess (a benchmark-only hook: specc has no such option), one timer
 first in the list and one last, so two figures come out:
     whole epoch   first timer's begin to last timer's end: everything `specc train` does in an epoch,
@@ -145,10 +145,10 @@ class Timers:
 
 
 def child_specc(config: str, spec_path: Path, epochs: int, out: Path) -> dict:
-    """specc's path: specc.train.train, as `specc train SPEC --set ... --out DIR` runs it in each worker."""
+    """specc's path: specc.run.train.train, as `specc train SPEC --set ... --out DIR` runs it in each worker."""
     import importlib
 
-    specc_train = importlib.import_module("specc.train")  # the module: `specc.train` is also the function
+    specc_train = importlib.import_module("specc.run.train")
 
     made: list[Timers] = []
     wrapped = specc_train._callbacks
@@ -206,7 +206,7 @@ def child_hand(config: str, spec_path: Path, epochs: int) -> dict:
         model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     if strategy is not None:
         if config == "multi_worker":
-            from specc.distribute import repair_multi_worker_fit  # keras-team/keras#20585; see the docstring
+            from specc.run.distribute import repair_multi_worker_fit  # keras-team/keras#20585; see the docstring
 
             repair_multi_worker_fit(model, strategy)
         options = tf.data.Options()
@@ -242,7 +242,7 @@ def run_contender(contender: str, config: str, spec: Path, epochs: int, folder: 
     workers = CONFIGS[config][2]
     env = {key: value for key, value in os.environ.items() if key not in ("TF_CONFIG", "PYTHONPATH")}
     env.update(KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", PYTHONWARNINGS="ignore")
-    from specc.workers import free_ports, tf_config  # what `specc train --workers` gives its workers
+    from specc.run.workers import free_ports, tf_config  # what `specc train --workers` gives its workers
 
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)] if workers > 1 else []
     processes, logs, results = [], [], []

@@ -27,13 +27,9 @@ def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     Raises `SpecError` carrying every located problem found in the file (and
     in the files it extends, and in the overrides).
     """
-    from specc.source import apply_overrides, load_source
-    from specc.validate import validate_source
+    from specc.pipeline import load as load_spec
 
-    source = load_source(path)
-    if overrides:
-        source = apply_overrides(source, list(overrides))
-    return validate_source(source)
+    return load_spec(path, overrides)
 
 
 def build_model(spec: "Spec | str | os.PathLike", *, compile: bool = True):
@@ -43,7 +39,5 @@ def build_model(spec: "Spec | str | os.PathLike", *, compile: bool = True):
     return build(spec, compile=compile)
 
 
-# `specc.train(spec, overrides=..., out=..., resume=...)`: the function, bound over the submodule of the same
-# name (a wrapper defined here would be replaced by the submodule on its first import). Importing it is cheap:
-# specc.train imports Keras only when it trains.
-from specc.train import TrainResult, train  # noqa: E402
+# Importing it is cheap: specc.run imports Keras only when it trains.
+from specc.run import TrainResult, train  # noqa: E402

@@ -131,7 +131,7 @@ def load_or_report(path: str, overrides: Sequence[str] = ()):
 
 
 def run_resolve(args: argparse.Namespace) -> Exit:
-    from specc.resolve import render_resolved
+    from specc.lower.canonical import render_resolved
 
     spec = load_or_report(args.spec, args.overrides)
     if spec is None:
@@ -212,9 +212,9 @@ def save_model_atomic(model, path: Path) -> None:
 
 def run_train(args: argparse.Namespace) -> Exit:
     """`specc train`: a thin layer over `specc.train`; Ctrl-C says how to resume."""
-    from specc.distribute import ClusterError
-    from specc.train import RunFolderError, TrainingInterrupted, resume_command, train
-    from specc.workers import RESUME_COMMAND
+    from specc.run.distribute import ClusterError
+    from specc.run.train import RunFolderError, TrainingInterrupted, resume_command, train
+    from specc.run.workers import RESUME_COMMAND
 
     spec = load_or_report(args.spec, args.overrides)
     if spec is None:
@@ -241,10 +241,10 @@ def run_train(args: argparse.Namespace) -> Exit:
 
 def run_workers(args: argparse.Namespace, spec) -> Exit:
     """`specc train --workers N`: N local worker processes; the run folder is chosen and checked here first."""
-    from specc import runs
-    from specc.distribute import section_of
-    from specc.resolve import content_hash
-    from specc.workers import launch
+    from specc.run import folder as runs
+    from specc.run.distribute import section_of
+    from specc.lower.canonical import content_hash
+    from specc.run.workers import launch
 
     if args.workers < 1:
         raise UsageError(f"--workers takes a number of workers, 1 or more (received {args.workers})")
@@ -375,7 +375,7 @@ def run_validate(args: argparse.Namespace) -> Exit:
 
 
 def run_schema(args: argparse.Namespace) -> Exit:
-    from specc.jsonschema import render_schema
+    from specc.schema.jsonschema import render_schema
 
     text = render_schema()
     if args.output == "-":

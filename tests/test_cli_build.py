@@ -10,7 +10,7 @@ import pytest
 
 import specc
 from specc.cli import main
-from specc.resolve import content_hash
+from specc.lower.canonical import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "specs" / "mlp.yaml"

@@ -21,7 +21,7 @@ import pytest
 
 import specc
 from specc.data import Arrays, check_shapes, load_arrays, sources, to_dataset, transforms
-from specc.data.schema import Pad
+from specc.schema.data import Pad
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -350,7 +350,7 @@ def test_paths_in_a_base_spec_are_relative_to_the_base(tmp_path):
 
 
 @pytest.mark.parametrize("modules, heavy", [
-    ("specc.data.schema", ("numpy", "keras", "tensorflow")),  # what `specc validate` imports: no NumPy either
+    ("specc.schema.data", ("numpy", "keras", "tensorflow")),  # what `specc validate` imports: no NumPy either
     ("specc.data", ("numpy", "keras", "tensorflow")),
     ("specc.data.sources, specc.data.transforms, specc.data.split, specc.data.keras_cache", ("keras", "tensorflow")),
 ])

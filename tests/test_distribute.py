@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 import specc
-from specc import distribute
+from specc.run import distribute
 from specc.cli import main
 from specc.errors import SpecError
 
@@ -132,7 +132,7 @@ def test_a_device_the_machine_lacks_is_located(tmp_path):
 INSIDE_THE_STRATEGY = textwrap.dedent("""\
     import json, sys
     import specc
-    from specc import distribute
+    from specc.run import distribute
     from specc.data import load_arrays, to_dataset
 
     spec = specc.load(sys.argv[1], sys.argv[2:])
@@ -273,7 +273,7 @@ def generated(tmp_path: Path, *overrides: str) -> Path:
 
 def run_script_workers(script: Path, count: int, *args: str) -> list[subprocess.Popen]:
     """`count` processes of the script, each with its TF_CONFIG: a cluster as a cluster manager starts it."""
-    from specc.workers import free_ports, tf_config
+    from specc.run.workers import free_ports, tf_config
 
     addresses = [f"127.0.0.1:{port}" for port in free_ports(count)]
     return [subprocess.Popen([sys.executable, str(script), *args], cwd=script.parent, text=True, stdout=subprocess.PIPE,

@@ -6,8 +6,8 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from specc.jsonschema import render_schema
-from specc.yaml_reader import read_yaml
+from specc.schema.jsonschema import render_schema
+from specc.source.yaml_reader import read_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SCHEMA_PATH = ROOT / "schemas" / "specc.schema.json"

@@ -27,9 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import specc
-from specc.validate import MAX_PARAM_DEPTH
+from specc.validate.structure import MAX_PARAM_DEPTH
 from specc.catalog import load_catalog
-from specc.yaml_reader import MAX_BYTES
+from specc.source.yaml_reader import MAX_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
 RESNET = ROOT / "specs" / "cifar_resnet.yaml"
@@ -234,7 +234,7 @@ def test_limits_are_refused_with_a_located_error(tmp_path, name, expected):
 
 
 def test_node_limit(tmp_path, monkeypatch):
-    from specc import yaml_reader
+    from specc.source import yaml_reader
 
     monkeypatch.setattr(yaml_reader, "MAX_NODES", 10_000)
     path = tmp_path / "spec.yaml"

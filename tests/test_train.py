@@ -26,7 +26,7 @@ import pytest
 
 import specc
 from specc.cli import main
-from specc.resolve import content_hash
+from specc.lower.canonical import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "specs" / "quickstart.yaml"
@@ -322,7 +322,7 @@ def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_behind(tmp_path)
 
 def test_default_run_folders_are_numbered(tmp_path, monkeypatch):
     """Training again needs no --out and never touches the earlier run; --resume finds the newest unfinished one."""
-    from specc.runs import RunFolderError, default_run_dir
+    from specc.run.folder import RunFolderError, default_run_dir
 
     monkeypatch.chdir(tmp_path)
     assert default_run_dir("quickstart") == Path("runs/quickstart")

@@ -15,9 +15,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specc import yaml_reader
+from specc.source import yaml_reader
 from specc.errors import SpecError
-from specc.yaml_reader import MAX_BYTES, MAX_DEPTH, MAX_NODES, Mark, YamlDocument, read_yaml
+from specc.source.yaml_reader import MAX_BYTES, MAX_DEPTH, MAX_NODES, Mark, YamlDocument, read_yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 BACKENDS = ["libyaml", "pure"] if yaml.__with_libyaml__ else ["pure"]
@@ -359,7 +359,7 @@ def test_deep_nesting_does_not_crash_the_process():
     # libyaml's composer overflows the C stack here; prove our reader does not.
     script = textwrap.dedent("""\
         from specc.errors import SpecError
-        from specc.yaml_reader import read_yaml
+        from specc.source.yaml_reader import read_yaml
         try:
             read_yaml("[" * 100_000, "deep.yaml")
         except SpecError as error:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 # classes, so importing specc.data (or specc.data.schema) first must start with it to break the cycle.
 import specc.schema  # noqa: F401  isort: skip
 from specc.data.locate import Locator
-from specc.data.schema import DataSection
+from specc.schema.data import DataSection
 from specc.errors import Diagnostic, SpecError, did_you_mean, dotted, split_where
 from specc.ir import IMPLICIT_INPUT
 
@@ -64,7 +64,7 @@ def data_section(spec) -> DataSection:
                            where="data")
     from pydantic import ValidationError
 
-    from specc.validate import sorted_unique, structure_diagnostics
+    from specc.validate.structure import sorted_unique, structure_diagnostics
 
     try:
         return DataSection.model_validate(raw)

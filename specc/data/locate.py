@@ -26,7 +26,7 @@ class Locator:
             self._loaded = True
             self._positions = getattr(self.spec, "positions", None)  # the SourceMap specc.load kept, when it kept one
             if self._positions is None:
-                from specc.source import load_source
+                from specc.source.files import load_source
 
                 try:
                     self._positions = load_source(self.spec.path).positions

@@ -19,7 +19,7 @@ from typing import Any, Union
 import numpy as np
 
 from specc.data.locate import Locator
-from specc.data.schema import CsvSource, ImagesSource, KerasDataset, NpzSource, Source
+from specc.schema.data import CsvSource, ImagesSource, KerasDataset, NpzSource, Source
 from specc.errors import did_you_mean, shown_path
 
 Part = Union[np.ndarray, dict[str, np.ndarray]]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from specc.data.locate import Locator
-from specc.data.schema import Split
+from specc.schema.data import Split
 
 SPLIT = ("data", "split")
 

@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, m
 from pydantic_core import PydanticCustomError
 
 from specc.errors import describe, did_you_mean
-from specc.schema import Name, Number, PositiveInt, Section
+from specc.schema.base import Name, Number, PositiveInt, Section
 
 BUILTIN_DATASETS = ("digits",)
 # keras.datasets with a load_data() returning ((x_train, y_train), (x_test, y_test)).

@@ -27,11 +27,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from specc import runs
+from specc.run import folder as runs
 from specc.atomic import atomic_path, write_text
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Spec
-from specc.runs import RunFolderError
+from specc.run.folder import RunFolderError
 
 __all__ = ["RunFolderError", "TrainResult", "TrainingInterrupted", "train"]
 
@@ -68,10 +68,10 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     the folder already holds a run (finished, or unfinished without `resume`) or the spec
     changed since it started, and TrainingInterrupted on Ctrl-C.
     """
-    from specc.build import as_spec
+    from specc.pipeline import as_spec
 
     spec = as_spec(spec, overrides)
-    from specc.resolve import content_hash, render_resolved
+    from specc.lower.canonical import content_hash, render_resolved
     from specc.schema import TrainSection
 
     section = spec.document.train or TrainSection()
@@ -79,7 +79,7 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
         location = spec.positions.value(()) if spec.positions is not None else None
         raise SpecError([Diagnostic("train needs a data: section saying what to train on, e.g. "
                                     "data: {source: {builtin: digits}}", location, "data")])
-    from specc import distribute
+    from specc.run import distribute
 
     run_dir, chief_dir = _run_folders(spec, out, resume)
     callback_specs = _callback_specs(spec, run_dir)  # located errors before anything runs
@@ -175,8 +175,8 @@ def _run_folders(spec: Spec, out: str | os.PathLike | None, resume: bool) -> tup
     worker writes to a fresh folder of its own, as the tf.distribute guide prescribes, after
     refusing what the chief refuses (so that it does not wait forever on a chief that stopped).
     """
-    from specc import distribute
-    from specc.resolve import content_hash
+    from specc.run import distribute
+    from specc.lower.canonical import content_hash
 
     who = distribute.role(spec)  # None unless multi_worker_mirrored in a TF_CONFIG cluster
     if who is not None and out is None:
@@ -254,7 +254,7 @@ def _callback_specs(spec: Spec, run_dir: Path) -> list[_CallbackSpec]:
     """
     import importlib.util
 
-    from specc.objects import split_object
+    from specc.catalog.check import split_object
 
     found = []
     raw = (spec.resolved.get("train") or {}).get("callbacks") or []
@@ -291,7 +291,7 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
 
     A callback Keras refuses to create is a SpecError located at its entry in `train.callbacks`.
     """
-    from specc.keras_objects import instantiate
+    from specc.build.keras import instantiate
 
     class WriteHistory(keras.callbacks.Callback):
         """history.json rewritten, atomically, after every epoch."""
@@ -311,11 +311,11 @@ def _callbacks(keras, spec: Spec, specs: list[_CallbackSpec], run_dir: Path, his
             else:
                 made.append(instantiate("callback", {item.name: args} if args else item.value))
         except Exception as err:  # Keras raises ValueError, TypeError, ... for arguments it refuses
-            from specc.build import _first_line
+            from specc.build import keras_message
 
             where = ("train", "callbacks", i)
             location = spec.positions.value(where) if spec.positions is not None else None
-            raise SpecError([Diagnostic(f"Keras cannot create it: {_first_line(err)}", location,
+            raise SpecError([Diagnostic(f"Keras cannot create it: {keras_message(err)}", location,
                                         f"{dotted(where)} ({item.name})")]) from None
     if backup is None:  # the run's own; removed once the run is finished (after model.keras and metrics.json)
         backup = _atomic_backup(keras)(backup_dir=str(run_dir / runs.BACKUP), delete_checkpoint=False)

@@ -13,100 +13,16 @@ Importing this module does not import Keras.
 
 from __future__ import annotations
 
-import keyword
-import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cache
 from typing import Any
 
 from specc import __version__
-from specc.build import describe_per_output
 from specc.catalog import load_catalog
 from specc.ir import LayerNode, Ref, Spec
-from specc.keras_objects import Call, describe_args, describe_optimizer
-
-LINE_LIMIT = 100
-INDENT = "    "
-
-
-# -- values and names ---------------------------------------------------------------
-
-
-def literal(value: Any) -> str:
-    """Python source for a plain value: repr for scalars (so any string is safe), recursion for containers."""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return 'float("nan")'
-        if math.isinf(value):
-            return 'float("inf")' if value > 0 else '-float("inf")'
-        return repr(value)
-    if isinstance(value, str):
-        text = repr(str(value))  # str(): a str subclass must not choose its own repr
-        if text.startswith("'") and "'" not in value and '"' not in value:
-            text = '"' + text[1:-1] + '"'  # the quotes people write; nothing inside needs escaping
-        return text
-    if value is None or type(value) in (bool, int):
-        return repr(value)
-    if isinstance(value, tuple):
-        inner = ", ".join(literal(v) for v in value)
-        return f"({inner},)" if len(value) == 1 else f"({inner})"
-    if isinstance(value, list):
-        return "[" + ", ".join(literal(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"no Python literal for {type(value).__name__}")
-
-
-def identifier(name: str, taken: set[str]) -> str:
-    """A valid, unused Python variable name for `name` (a layer or input name)."""
-    base = re.sub(r"\W", "_", name, flags=re.ASCII) or "_"
-    if base[0].isdigit():
-        base = f"_{base}"
-    if keyword.iskeyword(base) or base in RESERVED_NAMES:
-        base = f"{base}_"
-    candidate, n = base, 1
-    while candidate in taken:
-        n += 1
-        candidate = f"{base}_{n}"
-    taken.add(candidate)
-    return candidate
-
-
-RESERVED_NAMES = {"keras", "os", "model", "frozen", "build_model"}  # the script's own names
-
-
-def source(value: Any, indent: str = "", room: int = 0) -> str:
-    """Python source for a described value (see specc.keras_objects): Calls become constructor calls.
-
-    `room`: columns taken on its first line before it (`key=`) and after it (`,`).
-    """
-    if isinstance(value, _Raw):
-        return str(value)
-    if isinstance(value, Call):
-        return call_source(value.path, value.kwargs, indent, room=room)
-    if isinstance(value, list):
-        return _wrapped("[", [source(v, indent + INDENT, 1) for v in value], "]", indent, room)
-    if isinstance(value, dict) and any(isinstance(v, (Call, list, dict)) for v in value.values()):
-        items = [f"{literal(k)}: {source(v, indent + INDENT, len(literal(k)) + 3)}" for k, v in value.items()]
-        return _wrapped("{", items, "}", indent, room)
-    return literal(value)
-
-
-def call_source(function: str, kwargs: dict[str, Any], indent: str = "", room: int = 0) -> str:
-    """`function(key=value, ...)`, on one line when it fits, else one argument per line."""
-    arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
-    return _wrapped(f"{function}(", arguments, ")", indent, room)
-
-
-def _wrapped(opening: str, items: list[str], closing: str, indent: str, room: int = 0) -> str:
-    one_line = opening + ", ".join(items) + closing
-    if len(indent) + room + len(one_line) <= LINE_LIMIT and "\n" not in one_line:
-        return one_line
-    inner = indent + INDENT
-    return opening + "\n" + "".join(f"{inner}{item},\n" for item in items) + indent + closing
-
+from specc.emit.source import INDENT, LINE_LIMIT, Raw, call_source, identifier, literal, long_literal, source, wrapped
+from specc.lower.values import describe_args, describe_optimizer, describe_per_output
 
 # -- the model ---------------------------------------------------------------------------
 
@@ -128,19 +44,15 @@ def _layer_call(node: LayerNode, upstream: list[str] | None = None) -> tuple[str
     if node.kind == "application":
         frozen = kwargs.pop("trainable", True) is False
         if "input_shape" not in kwargs and upstream and len(upstream) == 1:
-            kwargs["input_shape"] = _Raw(f"tuple({upstream[0]}.shape[1:])")  # as specc.build does
+            kwargs["input_shape"] = Raw(f"tuple({upstream[0]}.shape[1:])")  # as specc.build does
     return info.path, {"name": node.name, **kwargs} if node.kind == "application" else {**kwargs, "name": node.name}, frozen
-
-
-class _Raw(str):
-    """Generated code (never spec content): printed as is."""
 
 
 def _constructor(node: LayerNode, indent: str, upstream: list[str] | None = None, room: int = 0) -> tuple[str, bool]:
     """The layer's constructor call; `room`: columns the rest of its line takes (`x = ` and `(y)`)."""
     path, kwargs, frozen = _layer_call(node, upstream)
     arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
-    return _wrapped(f"{path}(", arguments, ")", indent, room), frozen
+    return wrapped(f"{path}(", arguments, ")", indent, room), frozen
 
 
 def _input_call(node) -> str:
@@ -157,7 +69,7 @@ def _input_call(node) -> str:
 
 
 def model_code(spec: Spec) -> ModelCode:
-    from specc import emit_blocks
+    from specc.emit import blocks as emit_blocks
 
     graph = spec.graph
     code = ModelCode()
@@ -180,7 +92,7 @@ def model_code(spec: Spec) -> ModelCode:
             text, frozen = _constructor(node, INDENT * 2)
             items.append(f"frozen({text})" if frozen else text)
             code.needs_frozen |= frozen
-        code.lines.append("model = " + _wrapped("keras.Sequential(", [_wrapped("[", items, "]", INDENT), f"name={literal(spec.name)}"], ")", ""))
+        code.lines.append("model = " + wrapped("keras.Sequential(", [wrapped("[", items, "]", INDENT), f"name={literal(spec.name)}"], ")", ""))
         return code
 
     taken: set[str] = set()
@@ -224,8 +136,8 @@ def model_code(spec: Spec) -> ModelCode:
     inputs = [tensors[node.name] for node in graph.inputs]
     outputs = [tensors[name] for name in graph.outputs]
     code.lines.append("model = " + call_source("keras.Model", {
-        "inputs": _Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
-        "outputs": _Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
+        "inputs": Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
+        "outputs": Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
         "name": spec.name}, ""))
     return code
 
@@ -293,24 +205,8 @@ def _environment():
     )
 
 
-def long_literal(value: str, indent: str, room: int) -> str:
-    """A string literal that fits the line: adjacent literals in parentheses when one would be too long."""
-    whole = literal(value)
-    if room + len(whole) <= LINE_LIMIT:
-        return whole
-    width = max(20, LINE_LIMIT - len(indent) - len(INDENT) - 12)  # room for escapes to grow a piece
-    pieces, start = [], 0
-    while start < len(value):
-        end = start + width
-        while end < len(value) and len(literal(value[start:end])) > width + 8:
-            end -= 1  # escapes made the piece longer
-        pieces.append(literal(value[start:end]))
-        start = end
-    return "(\n" + "".join(f"{indent}{INDENT}{piece}\n" for piece in pieces) + f"{indent})"
-
-
 def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> ScriptView:
-    from specc.resolve import content_hash
+    from specc.lower.canonical import content_hash
 
     code = model_code(spec)
     indented = [INDENT + line for text in code.lines for line in text.splitlines()]
@@ -331,7 +227,7 @@ def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> S
         header_sha256=sha256,
     )
     if spec.resolved.get("data") is not None:
-        from specc.emit_data import data_view  # the data and training parts, for specs with data
+        from specc.emit.data import data_view  # the data and training parts, for specs with data
 
         view.data = data_view(spec, script_dir)
         needs = set(view.data.helpers)

@@ -15,13 +15,12 @@ under `keras.`: nothing in a spec can name an arbitrary import path.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
 from specc.catalog import ArgInfo, ClassInfo, load_catalog
-from specc.lower import to_snake_case
-from specc.objects import NESTED_KINDS, split_object
+from specc.lower.graph import to_snake_case
+from specc.catalog.check import NESTED_KINDS, split_object
 
 # Kinds whose identifiers Keras cannot resolve from a string (no `get()` takes them).
 _ALWAYS_INSTANTIATE = {"callback", "schedule"}
@@ -34,14 +33,6 @@ class Call:
 
     path: str  # public Keras path from the catalog, e.g. "keras.regularizers.L2"
     kwargs: dict[str, Any] = field(default_factory=dict)
-
-
-def keras_callable(path: str) -> Any:
-    """The Keras class or function at a catalog path, e.g. keras.layers.Dense."""
-    module, _, attr = path.rpartition(".")
-    if not module.startswith("keras"):  # the catalog only holds Keras's public API
-        raise ValueError(f"not a Keras path: {path}")
-    return getattr(importlib.import_module(module), attr)
 
 
 def describe(kind: str, value: Any) -> Any:
@@ -85,17 +76,12 @@ def describe_value(arg: ArgInfo, value: Any) -> Any:
     return value
 
 
-def realize(value: Any) -> Any:
-    """A description as Keras objects: every Call made (imports Keras)."""
-    if isinstance(value, Call):
-        return keras_callable(value.path)(**{key: realize(v) for key, v in value.kwargs.items()})
+def describe_per_output(value: Any, kind: str) -> Any:
+    """A loss or metrics value: one object, a list, or a mapping from output name to either."""
+    if value is None:
+        return None
     if isinstance(value, list):
-        return [realize(v) for v in value]
-    if isinstance(value, dict):
-        return {key: realize(v) for key, v in value.items()}
-    return value
-
-
-def instantiate(kind: str, value: Any) -> Any:
-    """describe, then realize: a spec value of `kind` as a Keras object."""
-    return realize(describe(kind, value))
+        return [describe_per_output(v, kind) for v in value]
+    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in load_catalog()[kind].classes):
+        return {output: describe_per_output(v, kind) for output, v in value.items()}
+    return describe(kind, value)

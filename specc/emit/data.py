@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from specc.emit import INDENT, _Raw, _wrapped, call_source, literal, source
+from specc.emit.source import INDENT, Raw, wrapped, call_source, literal, source
 from specc.ir import Spec
-from specc.keras_objects import Call
+from specc.lower.values import Call
 
 TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 
@@ -56,7 +56,7 @@ def _transform_lines(part: str, plan: dict[str, list]) -> list[str]:
         for item in items:
             if item.kind == "pad":
                 pad = item.argument
-                call = call_source("pad", {"x": _Raw(target), "length": pad.length, "padding": pad.padding,
+                call = call_source("pad", {"x": Raw(target), "length": pad.length, "padding": pad.padding,
                                            "truncating": pad.truncating, "value": pad.value}, INDENT,
                                    len(target) + 3)
             else:
@@ -74,14 +74,14 @@ def _plan(transforms: Any, names: list[str]) -> dict[str, list]:
 def _named(part: Any, names: list[str], wrap: str, indent: str) -> str:
     """`{model name: array}` source for a source's x or y (one array, or npz names per model input/output)."""
     if isinstance(part, dict):
-        return _wrapped("{", [f"{literal(n)}: archive[{literal(part[n])}]" for n in names], "}", indent, 1)
-    return _wrapped("{", [f"{literal(names[0])}: {wrap}"], "}", indent, 1)
+        return wrapped("{", [f"{literal(n)}: archive[{literal(part[n])}]" for n in names], "}", indent, 1)
+    return wrapped("{", [f"{literal(names[0])}: {wrap}"], "}", indent, 1)
 
 
 def _transformed(target: str, x: tuple, y: tuple, indent: str = INDENT) -> list[str]:
     """`x, y = transformed({...}, {...})`, wrapped to fit; x and y: _named's (part, names, wrap)."""
     items = [_named(*x, indent + INDENT), _named(*y, indent + INDENT)]
-    return _body(f"{target} = " + _wrapped("transformed(", items, ")", indent, len(target) + 3))
+    return _body(f"{target} = " + wrapped("transformed(", items, ")", indent, len(target) + 3))
 
 
 def _data_file_lines(locate, path: tuple, value: str, script_dir: Path | None) -> list[str]:
@@ -101,13 +101,13 @@ def _data_file_lines(locate, path: tuple, value: str, script_dir: Path | None) -
                 *_body("path = " + source(str(target.resolve()), INDENT, 7))]
     here = "os.path.dirname(os.path.abspath(__file__))"
     return ["# The spec's data file, relative to this script's folder.",
-            *_body("path = " + _wrapped("os.path.join(", [here, literal(relative)], ")", INDENT, 7))]
+            *_body("path = " + wrapped("os.path.join(", [here, literal(relative)], ")", INDENT, 7))]
 
 
 def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     """script_dir: the folder the script is written to (None: the working folder)."""
     from specc.data import Locator, data_section, input_names
-    from specc.data.schema import KERAS_DATASETS, KerasDataset
+    from specc.schema.data import KERAS_DATASETS, KerasDataset
 
     section = data_section(spec)
     locate = Locator(spec)
@@ -152,7 +152,7 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
         helpers.add("read_images")
         images = source.images
         lines.extend(_data_file_lines(locate, ("data", "source", "images", "path"), images.path, script_dir))
-        lines.extend(_body("x, y = " + call_source("read_images", {"folder": _Raw("path"), "image_size": tuple(
+        lines.extend(_body("x, y = " + call_source("read_images", {"folder": Raw("path"), "image_size": tuple(
             images.image_size), "color_mode": images.color_mode}, INDENT, 7)))
         lines.extend(_transformed("x, y", (None, inputs, "x"), (None, outputs, "y")))
     _split_lines(lines, section.split, spec.seed, inputs[0], own_test, helpers)
@@ -167,7 +167,7 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
 
 def _distribution_view(spec: Spec) -> DistributionView | None:
     """specc.distribute.make_strategy as code, and what train() needs for it."""
-    from specc.distribute import COMMUNICATION, CROSS_DEVICE_OPS, logical_cpus, section_of, strategy_devices
+    from specc.run.distribute import COMMUNICATION, CROSS_DEVICE_OPS, logical_cpus, section_of, strategy_devices
 
     section = section_of(spec)
     if section is None:
@@ -180,16 +180,16 @@ def _distribution_view(spec: Spec) -> DistributionView | None:
     elif section.strategy == "mirrored":
         kwargs: dict[str, Any] = {"devices": section.devices}
         if section.cross_device_ops is not None:
-            kwargs["cross_device_ops"] = _Raw(f"tf.distribute.{CROSS_DEVICE_OPS[section.cross_device_ops]}()")
+            kwargs["cross_device_ops"] = Raw(f"tf.distribute.{CROSS_DEVICE_OPS[section.cross_device_ops]}()")
         lines.extend(_body("return " + call_source("tf.distribute.MirroredStrategy", kwargs, INDENT, 7)))
     else:
         implementation = f"tf.distribute.experimental.CommunicationImplementation.{COMMUNICATION[section.communication]}"
         lines.extend(_body("options = " + call_source("tf.distribute.experimental.CommunicationOptions",
-                                                      {"implementation": _Raw(implementation)}, INDENT, 10)))
+                                                      {"implementation": Raw(implementation)}, INDENT, 10)))
         lines.append("return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)")
     backups = []
     if section.strategy == "multi_worker_mirrored":
-        from specc.objects import split_object
+        from specc.catalog.check import split_object
 
         for value in (spec.resolved.get("train") or {}).get("callbacks") or []:
             name, args = split_object(value)
@@ -216,14 +216,14 @@ def _split_lines(lines: list[str], split, seed: int | None, first_input: str, ow
     parts = ['"train": take(x, y, order[n_test + n_val:])',
              '"validation": ' + ("take(x, y, order[n_test:n_test + n_val])" if has_val else "None"),
              '"test": ' + (test or ("take(x, y, order[:n_test])" if has_test else "None"))]
-    lines.extend(_body("return " + _wrapped("{", parts, "}", INDENT, 7)))
+    lines.extend(_body("return " + wrapped("{", parts, "}", INDENT, 7)))
 
 
 def _callbacks_source(spec: Spec) -> list[str]:
     """The spec's callbacks as constructor calls; relative file arguments under `out`, as specc.train puts them in the run folder."""
-    from specc.keras_objects import describe
-    from specc.objects import split_object
-    from specc.train import DEFAULT_PATHS, PATH_ARGUMENTS
+    from specc.lower.values import describe
+    from specc.catalog.check import split_object
+    from specc.run.train import DEFAULT_PATHS, PATH_ARGUMENTS
 
     made = []
     for value in (spec.resolved.get("train") or {}).get("callbacks") or []:
@@ -233,8 +233,8 @@ def _callbacks_source(spec: Spec) -> list[str]:
         given = dict(args or {}).get(key, DEFAULT_PATHS.get(name)) if key else None
         if isinstance(given, str):
             expanded = os.path.expanduser(given)
-            path = (_Raw(f"os.path.expanduser({literal(given)})") if expanded != given else given) if os.path.isabs(
-                expanded) else _Raw(f"os.path.join(out, {literal(given)})")
+            path = (Raw(f"os.path.expanduser({literal(given)})") if expanded != given else given) if os.path.isabs(
+                expanded) else Raw(f"os.path.join(out, {literal(given)})")
             call = Call(call.path, {**call.kwargs, key: path})
         made.append(call)
     return made
@@ -274,7 +274,7 @@ def _train_lines(spec: Spec, data, has_test: bool, has_val: bool, dist: Distribu
     lines.append("os.makedirs(out, exist_ok=True)")
     made = _callbacks_source(spec)
     if dist is not None and dist.multi_worker and not any(c.path.endswith(".BackupAndRestore") for c in made):
-        made.append(Call("keras.callbacks.BackupAndRestore", {"backup_dir": _Raw('os.path.join(out, "backup")')}))
+        made.append(Call("keras.callbacks.BackupAndRestore", {"backup_dir": Raw('os.path.join(out, "backup")')}))
     lines += _body("callbacks = " + source(made, INDENT, 12))
 
     buffer = f", shuffle_buffer={literal(data.shuffle_buffer)}" if data.shuffle_buffer is not None else ""
@@ -288,15 +288,15 @@ def _train_lines(spec: Spec, data, has_test: bool, has_val: bool, dist: Distribu
     validation = f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed})'
     if has_val and dist is not None:
         lines += [f"validation_data = {validation}", "validation_data = distribute_dataset(strategy, validation_data)"]
-        fit["validation_data"] = _Raw("validation_data")
+        fit["validation_data"] = Raw("validation_data")
     elif has_val:
-        fit["validation_data"] = _Raw(validation)
-    fit.update(epochs=_Raw("epochs"), callbacks=_Raw("callbacks"), shuffle=False)
+        fit["validation_data"] = Raw(validation)
+    fit.update(epochs=Raw("epochs"), callbacks=Raw("callbacks"), shuffle=False)
     for key, default in (("class_weight", None), ("steps_per_epoch", None), ("validation_freq", 1), ("verbose", "auto")):
         if getattr(section, key) != default:
             fit[key] = getattr(section, key)
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
-    lines += _body("history = " + _wrapped("model.fit(", arguments, ")", INDENT, 10))
+    lines += _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
     evaluated = "test" if has_test else "validation" if has_val else "train"
     lines.append(f'evaluation = make_dataset(*data[{literal(evaluated)}], batch_size, shuffle=False, seed={seed})')
     if dist is not None:

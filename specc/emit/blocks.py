@@ -20,8 +20,8 @@ from typing import Any
 
 from specc.catalog import load_catalog
 from specc.ir import LayerNode, Spec
-from specc.keras_objects import describe_args
-from specc.objects import split_object
+from specc.lower.values import describe_args
+from specc.catalog.check import split_object
 
 _WHOLE = re.compile(r"\$\{\s*(\w+)\s*\}")
 
@@ -152,7 +152,7 @@ def function_name(block: str) -> str:
 
 def function_source(function: BlockFunction, instance: Instance, sequential: bool) -> str:
     """The block's function, written from one of its instances (every instance has the same shape)."""
-    from specc.emit import INDENT, _Raw, _wrapped, identifier, literal, source
+    from specc.emit.source import INDENT, Raw, wrapped, identifier, literal, source
 
     takes = {name: info.inputs for name, info in load_catalog()["layer"].classes.items()}
     prefix = len(instance.name) + 1
@@ -164,25 +164,25 @@ def function_source(function: BlockFunction, instance: Instance, sequential: boo
     local: dict[str, str] = {}
     constructors = []
     for index, node in enumerate(instance.nodes):
-        kwargs = {key: _Raw(value) if isinstance(value, Parameter) else value
+        kwargs = {key: Raw(value) if isinstance(value, Parameter) else value
                   for key, value in constant_args(function, index, node).items()}
-        kwargs["name"] = _Raw(f"name + {literal('_' + node.name[prefix:])}")
+        kwargs["name"] = Raw(f"name + {literal('_' + node.name[prefix:])}")
         info = load_catalog()["layer"].classes[node.type]
         indent = INDENT * 2
         arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
         if sequential:
-            constructors.append(_wrapped(f"{info.path}(", arguments, ")", indent))
+            constructors.append(wrapped(f"{info.path}(", arguments, ")", indent))
             continue
         refs = [local.get(ref.name, "x") + (f"[{ref.index}]" if ref.index is not None else "") for ref in node.inputs]
         _, _, takes_list = takes.get(node.type, (1, 1, False))
         call_args = f"[{', '.join(refs)}]" if takes_list else ", ".join(refs)
         variable = identifier(node.name[prefix:], taken)
         room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
-        constructor = _wrapped(f"{info.path}(", arguments, ")", INDENT, room)
+        constructor = wrapped(f"{info.path}(", arguments, ")", INDENT, room)
         lines.extend((INDENT + f"{variable} = {constructor}({call_args})").splitlines())
         local[node.name] = variable
     if sequential:
-        lines.extend((INDENT + "return " + _wrapped("[", constructors, "]", INDENT, 7)).splitlines())
+        lines.extend((INDENT + "return " + wrapped("[", constructors, "]", INDENT, 7)).splitlines())
     else:
         lines.append(INDENT + f"return {local[instance.nodes[-1].name]}")
     return "\n".join(lines)
@@ -190,8 +190,8 @@ def function_source(function: BlockFunction, instance: Instance, sequential: boo
 
 def call_source(function: BlockFunction, instance: Instance, source_tensor: str | None) -> str:
     """The call of the block's function for one instance."""
-    from specc.emit import _wrapped, literal
+    from specc.emit.source import literal, wrapped
 
     arguments = ([source_tensor] if source_tensor is not None else []) + [literal(instance.name)]
     arguments += [f"{param}={literal(instance.values[param])}" for param in function.params]
-    return _wrapped(f"{function_name(function.block)}(", arguments, ")", "    ")
+    return wrapped(f"{function_name(function.block)}(", arguments, ")", "    ")

@@ -24,8 +24,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
-from specc import runs
-from specc.distribute import Role, worker_dir
+from specc.run import folder as runs
+from specc.run.distribute import Role, worker_dir
 
 RESUME_COMMAND = "SPECC_RESUME_COMMAND"  # set for the workers it starts: how to resume the job as a whole
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from specc.errors import did_you_mean, dotted, split_where
-from specc.interpolate import Deferred, Unresolved, dotted_lookup, substitute
-from specc.objects import Report
+from specc.lower.interpolate import Deferred, Unresolved, dotted_lookup, substitute
+from specc.catalog.check import Report
 from specc.schema import REQUIRED, Block
 
 RESERVED = frozenset({"inputs", "name", "repeat"})  # keys of an instance that are not block parameters

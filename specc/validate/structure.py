@@ -20,11 +20,11 @@ from pydantic import BaseModel, ValidationError
 
 from specc.catalog import Catalog, load_catalog
 from specc.errors import Diagnostic, Location, SpecError, describe, did_you_mean, dotted, split_where
-from specc.interpolate import Deferred, Unresolved, dotted_lookup, interpolate
+from specc.lower.interpolate import Deferred, Unresolved, dotted_lookup, interpolate
 from specc.ir import Graph, Spec
-from specc.source import Source, SourceMap
-from specc.lower import lower_model
-from specc.objects import ObjectChecker
+from specc.source.files import Source, SourceMap
+from specc.lower.graph import lower_model
+from specc.catalog.check import ObjectChecker
 from specc.schema import ModelSection, SpecDocument
 
 

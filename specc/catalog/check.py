@@ -21,7 +21,7 @@ from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter,
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo
 from specc.errors import describe, did_you_mean
-from specc.interpolate import Deferred
+from specc.lower.interpolate import Deferred
 from specc.resources import data_dir
 
 # report(path, where, message, at_key): `path` locates the problem in the spec,

@@ -20,9 +20,9 @@ from typing import Any
 
 from specc.catalog import Catalog, ClassInfo
 from specc.errors import describe, did_you_mean, dotted
-from specc.blocks import instance_values, instantiate, remapped
+from specc.lower.blocks import instance_values, instantiate, remapped
 from specc.ir import IMPLICIT_INPUT, Graph, InputNode, LayerNode, Ref
-from specc.objects import ObjectChecker, Report, split_object
+from specc.catalog.check import ObjectChecker, Report, split_object
 from specc.schema import Block, ModelSection
 
 MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds

@@ -1,82 +1,16 @@
-"""The structure of a spec, as pydantic models.
-
-These models check the skeleton of a spec: which sections and keys exist and
-what type each has. Keras objects inside it (layers, optimizers, losses, ...)
-are typed loosely here, as "a string or a one-key mapping", and checked
-against the Keras API catalog by `specc.objects`, which knows every class and
-argument. Nothing here imports Keras.
-"""
+"""The sections of a spec (model, compile, train with its distribution) and the whole document."""
 
 from __future__ import annotations
 
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, StrictBool, StrictFloat, StrictInt, StrictStr,
-                      WithJsonSchema)
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
-from specc.errors import describe
-
-# A YAML mapping key that names something in the spec: an input, a layer, a block.
-Name = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=200)]
-Number = StrictFloat  # strict, yet it takes integers: `loss_weights: {a: 1}` is fine
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
-
-# A Keras object: its string identifier (`adam`) or `{ClassName: {arguments}}`.
-# The structure is checked here; names and arguments by specc.objects against
-# the catalog. The JSON Schema for editors refers to per-kind definitions that
-# specc.jsonschema generates from the catalog (every class and argument).
-KIND_PLACEHOLDER = "x-specc-kind"
-
-
-def _keras_object_shape(value: Any) -> Any:
-    """A class name, or a mapping with exactly one key: the class, whose value holds its arguments."""
-    if isinstance(value, str):
-        return value
-    if not isinstance(value, dict):
-        raise PydanticCustomError(
-            "specc_object_type", f"expected a class name or a one-key mapping {{ClassName: {{arguments}}}}; received {describe(value)}")
-    if len(value) != 1:
-        keys = ", ".join(map(str, value)) or "none"
-        raise PydanticCustomError(
-            "specc_object_keys", f"expected a one-key mapping {{ClassName: {{arguments}}}}; this one has {len(value)} keys ({keys})"
-            + (": is a '-' missing before the second?" if len(value) > 1 else ""))
-    ((name, args),) = value.items()
-    if not isinstance(name, str):
-        raise PydanticCustomError("specc_object_name", f"a class name must be a string; received {name!r}")
-    if args is not None and not isinstance(args, dict):
-        raise PydanticCustomError(
-            "specc_object_arguments", f"{name}: arguments must be a mapping of keyword arguments, like {{units: 10}}; received {describe(args)}")
-    return value
-
-
-def keras_object(kind: str) -> Any:
-    # A placeholder that specc.jsonschema swaps for a $ref to the catalog-generated definition.
-    return Annotated[Any, PlainValidator(_keras_object_shape), WithJsonSchema({KIND_PLACEHOLDER: kind})]
-
-
-LayerItem = keras_object("layer_item")
-Optimizer = keras_object("optimizer")
-Loss = keras_object("loss")
-Metric = keras_object("metric")
-Callback = keras_object("callback")
-
-# The value OmegaConf and Hydra use for "must be given": a block parameter without a default.
-REQUIRED = "???"
-
-
-def _exactly_the_integer(value: Any) -> Any:
-    # Literal[1] alone takes True and 1.0, which equal 1 in Python.
-    if type(value) is not int:
-        raise PydanticCustomError("specc_version", f"expected 1, the spec language's version; received {describe(value)}")
-    return value
-
-
-class Section(BaseModel):
-    """Base of every spec section: unknown keys are errors, not silently ignored."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
+from specc.schema.base import (REQUIRED, Callback, LayerItem, Loss, Metric, Name, Number, Optimizer, PositiveInt, Section,
+                               exactly_the_integer)
+from specc.schema.data import DataSection
 
 
 class InputSpec(Section):
@@ -209,14 +143,10 @@ class TrainSection(Section):
         None, description="Train with a tf.distribute strategy; batch_size is then the global batch, split across replicas.")
 
 
-# After Section and the shared types above: specc.data.schema builds on them.
-from specc.data.schema import DataSection  # noqa: E402
-
-
 class SpecDocument(Section):
     """A specc spec: one model, how to compile it, and how to train it."""
 
-    specc: Annotated[Literal[1], BeforeValidator(_exactly_the_integer)] = Field(
+    specc: Annotated[Literal[1], BeforeValidator(exactly_the_integer)] = Field(
         description="Format version of the spec language.")
     name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
     description: StrictStr = ""

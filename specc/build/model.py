@@ -19,30 +19,8 @@ from typing import Any
 from specc.catalog import load_catalog
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Graph, LayerNode, Ref, Spec
-from specc.keras_objects import describe, describe_args, describe_optimizer, keras_callable, realize
-
-
-def import_keras():
-    """Keras, with the backend specc was written for unless the environment says otherwise.
-
-    Without KERAS_BACKEND, Keras reads ~/.keras/keras.json, which may name any backend.
-    """
-    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's start-up INFO lines are noise in a CLI
-    import keras
-
-    return keras
-
-
-def as_spec(spec: Spec | str | os.PathLike, overrides=()) -> Spec:
-    """A loaded spec, or the spec file loaded with `overrides` (which apply to files only)."""
-    if isinstance(spec, Spec):
-        if overrides:
-            raise TypeError("overrides apply to a spec file: pass its path, or load it with specc.load(path, overrides)")
-        return spec
-    from specc import load
-
-    return load(spec, list(overrides))
+from specc.build.keras import import_keras, keras_callable, keras_message, realize
+from specc.lower.values import describe_args, describe_optimizer, describe_per_output
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -50,6 +28,8 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
 
     Raises SpecError, located in the spec, when the model cannot be built.
     """
+    from specc.pipeline import as_spec
+
     spec = as_spec(spec)
     keras = import_keras()
     if spec.seed is not None:
@@ -76,17 +56,6 @@ def compile_model(model, spec: Spec) -> None:
         jit_compile=section.jit_compile,
         auto_scale_loss=section.auto_scale_loss,
     )
-
-
-def describe_per_output(value: Any, kind: str) -> Any:
-    """A loss or metrics value: one object, a list, or a mapping from output name to either."""
-    if value is None:
-        return None
-    if isinstance(value, list):
-        return [describe_per_output(v, kind) for v in value]
-    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in load_catalog()[kind].classes):
-        return {output: describe_per_output(v, kind) for output, v in value.items()}
-    return describe(kind, value)
 
 
 class _Builder:
@@ -125,7 +94,7 @@ class _Builder:
         try:
             return make()
         except Exception as err:  # Keras raises ValueError, TypeError, ... for bad arguments
-            raise self.error(node, f"Keras cannot create it: {_first_line(err)}") from None
+            raise self.error(node, f"Keras cannot create it: {keras_message(err)}") from None
 
     def call(self, node: LayerNode, layer, tensors: list):
         """Apply a layer to its input tensors, the way its `call` takes them."""
@@ -177,7 +146,7 @@ class _Builder:
             except Exception as err:
                 shapes = ", ".join(_shape(t) for t in inputs)
                 raise self.error(node, f"cannot be applied to input{'s' if len(inputs) > 1 else ''} of shape "
-                                       f"{shapes}: {_first_line(err)}") from None
+                                       f"{shapes}: {keras_message(err)}") from None
         if check_only:
             return None
         outputs = self.check_built(tensors)
@@ -276,7 +245,7 @@ class _Builder:
 
 def _application_failure(err: Exception, weights: Any) -> str:
     """Why a keras.applications model could not be made; for `imagenet`, where its file belongs."""
-    text = _first_line(err)
+    text = keras_message(err)
     url = re.search(r"https?://\S+?(?=[\s:]|$)", str(err))
     if weights == "imagenet" and url:
         cache = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "models"
@@ -290,23 +259,3 @@ def _application_failure(err: Exception, weights: Any) -> str:
 def _shape(tensor) -> str:
     shape = getattr(tensor, "shape", None)
     return str(tuple(shape)) if shape is not None else type(tensor).__name__
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_KERAS_PREAMBLE = re.compile(r"^Exception encountered when calling [\w.]+\(\)\.\s*")
-_RANK_HINT = re.compile(r"expected (min_)?ndim=(\d+), found ndim=(\d+)")
-
-
-def _first_line(err: Exception) -> str:
-    """Keras's message without its decorations: colour codes, the "Exception encountered when
-    calling X.call()." preamble and the call context it appends ("Arguments received by ...")."""
-    text = _ANSI.sub("", str(err)).strip() or type(err).__name__
-    for marker in ("Arguments received by", "Call arguments received"):
-        text = text.split(marker)[0]
-    lines = [_KERAS_PREAMBLE.sub("", line.strip()) for line in text.splitlines()]
-    text = " ".join(line for line in lines if line)[:600] or type(err).__name__
-    rank = _RANK_HINT.search(text)
-    if rank:  # Keras states ranks with the batch axis; say what to do about it
-        text += (f" (the layer takes inputs of rank {rank.group(2)}, batch axis included: add a Reshape before it"
-                 f"{' or a Flatten' if int(rank.group(3)) > int(rank.group(2)) else ''})")
-    return text

@@ -188,7 +188,7 @@ def scale_learning_rate(spec: Spec, model, strategy) -> None:
     section = section_of(spec)
     if section is None or section.scale_learning_rate is None or model.optimizer is None:
         return
-    from specc.objects import split_object
+    from specc.catalog.check import split_object
 
     _, args = split_object((spec.resolved.get("compile") or {}).get("optimizer", "rmsprop"))
     if isinstance((args or {}).get("learning_rate"), dict):

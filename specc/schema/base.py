@@ -1,0 +1,74 @@
+"""The leaf of the schema: the base section model and the types every section shares.
+
+Nothing here imports Keras, NumPy or anything of the runtime; every other
+schema module builds on this one, and this one on nothing of specc but errors.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictFloat, StrictInt, StrictStr, WithJsonSchema
+from pydantic_core import PydanticCustomError
+
+from specc.errors import describe
+
+# A YAML mapping key that names something in the spec: an input, a layer, a block.
+Name = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=200)]
+Number = StrictFloat  # strict, yet it takes integers: `loss_weights: {a: 1}` is fine
+PositiveInt = Annotated[StrictInt, Field(gt=0)]
+
+# A Keras object: its string identifier (`adam`) or `{ClassName: {arguments}}`.
+# The structure is checked here; names and arguments by specc.objects against
+# the catalog. The JSON Schema for editors refers to per-kind definitions that
+# specc.jsonschema generates from the catalog (every class and argument).
+KIND_PLACEHOLDER = "x-specc-kind"
+
+
+def _keras_object_shape(value: Any) -> Any:
+    """A class name, or a mapping with exactly one key: the class, whose value holds its arguments."""
+    if isinstance(value, str):
+        return value
+    if not isinstance(value, dict):
+        raise PydanticCustomError(
+            "specc_object_type", f"expected a class name or a one-key mapping {{ClassName: {{arguments}}}}; received {describe(value)}")
+    if len(value) != 1:
+        keys = ", ".join(map(str, value)) or "none"
+        raise PydanticCustomError(
+            "specc_object_keys", f"expected a one-key mapping {{ClassName: {{arguments}}}}; this one has {len(value)} keys ({keys})"
+            + (": is a '-' missing before the second?" if len(value) > 1 else ""))
+    ((name, args),) = value.items()
+    if not isinstance(name, str):
+        raise PydanticCustomError("specc_object_name", f"a class name must be a string; received {name!r}")
+    if args is not None and not isinstance(args, dict):
+        raise PydanticCustomError(
+            "specc_object_arguments", f"{name}: arguments must be a mapping of keyword arguments, like {{units: 10}}; received {describe(args)}")
+    return value
+
+
+def keras_object(kind: str) -> Any:
+    # A placeholder that specc.jsonschema swaps for a $ref to the catalog-generated definition.
+    return Annotated[Any, PlainValidator(_keras_object_shape), WithJsonSchema({KIND_PLACEHOLDER: kind})]
+
+
+LayerItem = keras_object("layer_item")
+Optimizer = keras_object("optimizer")
+Loss = keras_object("loss")
+Metric = keras_object("metric")
+Callback = keras_object("callback")
+
+# The value OmegaConf and Hydra use for "must be given": a block parameter without a default.
+REQUIRED = "???"
+
+
+def exactly_the_integer(value: Any) -> Any:
+    # Literal[1] alone takes True and 1.0, which equal 1 in Python.
+    if type(value) is not int:
+        raise PydanticCustomError("specc_version", f"expected 1, the spec language's version; received {describe(value)}")
+    return value
+
+
+class Section(BaseModel):
+    """Base of every spec section: unknown keys are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
