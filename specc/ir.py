@@ -1,19 +1,61 @@
-"""The intermediate representation: one resolved model graph.
+"""The intermediate representation: one frozen description of everything a spec says.
 
-Lowering (`specc.lower`) turns a validated spec into these frozen objects:
-`extends` merged, `${...}` resolved, blocks expanded into uniquely named
-layers, references resolved, nodes in topological order. The backends (the
-Keras builder and the code generator) read only this, never the YAML, so they
-cannot disagree about what a spec means.
+Lowering (`specc.lower`) is the only code that interprets spec values. It
+turns a validated spec into these objects: `extends` merged, `${...}`
+resolved, blocks expanded into uniquely named layers (with a record of each
+instance and its parameter bindings), references resolved, nodes in
+topological order, Keras objects described as neutral `Call`s, and every
+relative path made absolute from the file that wrote it. The backends (the
+Keras builder and the runs around it, the code generator) read only this,
+never the YAML or the pydantic document, so they cannot disagree about what
+a spec means.
+
+Nodes are frozen dataclasses; the mappings inside them are never changed
+after lowering. `dump(spec)` prints the IR as readable text (the valid test
+cases compare it like golden files).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
-
+from typing import Any, Mapping, NamedTuple
 
 IMPLICIT_INPUT = "input"  # the input a plain chain gets from `input_shape` on its first layer
+
+
+# -- values ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """A Keras constructor call: `path(**kwargs)`, the kwargs' values described in turn.
+
+    `path` is a public Keras path from the catalog (`keras.regularizers.L2`), never spec text.
+    """
+
+    path: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class File:
+    """A file or folder a spec names: `path` is absolute, made so from the folder of the file that wrote it."""
+
+    path: str
+    written: str  # as the spec wrote it, for messages
+
+    @property
+    def relative(self) -> bool:
+        """Whether the spec wrote it relative (a generated script then finds it from its own folder)."""
+        return not os.path.isabs(os.path.expanduser(self.written))
+
+    def __str__(self) -> str:
+        return self.path
+
+
+# -- the model graph ---------------------------------------------------------------------
 
 
 class Ref(NamedTuple):
@@ -39,43 +81,226 @@ class InputNode:
     path: tuple = ()  # where the spec declares it
 
 
+LAYER, APPLICATION, SHARED = "layer", "application", "shared"  # the kinds of LayerNode, which backends dispatch on
+
+
 @dataclass(frozen=True)
 class LayerNode:
-    """One Keras layer (or `keras.applications` model) applied to its inputs.
+    """One Keras layer (or `keras.applications` model) applied to its inputs, or a layer applied again.
 
-    `args` are the keyword arguments for the Keras class, exactly as the spec
-    gives them after interpolation (nested Keras objects stay in their spec
-    form, `{L2: {l2: 0.01}}` or `"relu"`); `name` is always set, so models are
-    reproducible and names never depend on Keras's global counters.
+    `kind` is `layer`, `application` (a keras.applications function: its
+    `trainable` is set on the model it returns) or `shared` (the layer of node
+    `shares`, applied again with the same weights). `kwargs` are the
+    constructor's keyword arguments, described: nested Keras objects as
+    `Call`s or identifier strings, files as `File`s; `name` is always set, so
+    models are reproducible and names never depend on Keras's global counters.
     """
 
     name: str
     type: str  # Keras class name, e.g. "Dense"
-    kind: str  # catalog kind: "layer" or "application"
-    args: dict[str, Any]
+    kind: str  # LAYER, APPLICATION or SHARED
+    keras_path: str  # the catalog path of the class, e.g. "keras.layers.Dense"
+    kwargs: Mapping[str, Any]
     inputs: tuple[Ref, ...]
+    takes_list: bool = False  # called as layer([a, b]) (Add, Concatenate) rather than layer(a, b)
+    trainable: bool = True
     path: tuple = ()  # the spec item it came from
     block: str | None = None  # the block instance it belongs to, if any
-    shares: str | None = None  # apply the layer of that node again (same weights) instead of a new one
+    shares: str | None = None  # SHARED: the node whose layer is applied again
+
+
+@dataclass(frozen=True)
+class BlockItem:
+    """One layer item of a block definition: which of its arguments are a parameter, whole."""
+
+    type: str
+    bound: Mapping[str, str]  # argument -> the block parameter it is, e.g. {"filters": "filters"}
+
+
+@dataclass(frozen=True)
+class BlockDef:
+    """A block as defined: its parameters, and whether each use of them is a whole argument.
+
+    `whole_arguments` is False when a parameter is part of a longer string or a
+    nested value, or names a layer: a code generator cannot then pass it as a
+    plain function argument.
+    """
+
+    name: str
+    params: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    items: tuple[BlockItem, ...]
+    whole_arguments: bool
+
+
+@dataclass(frozen=True)
+class BlockInstance:
+    """One copy of a block in the graph (each `repeat` copy is one): its bindings and its nodes."""
+
+    name: str  # its layers are named NAME_<inner name>
+    block: str
+    values: Mapping[str, Any]  # parameter -> value: the instance's, else the default
+    nodes: tuple[str, ...]  # its layer nodes' names, in the block's order
 
 
 @dataclass(frozen=True)
 class Graph:
-    """A model: inputs, layers in topological order, and output names."""
+    """A model: inputs, layers in topological order, output names, and the block instances among the layers."""
 
     inputs: tuple[InputNode, ...]
     layers: tuple[LayerNode, ...]
     outputs: tuple[str, ...]
-    sequential: bool = field(default=False)  # a plain chain: build it as keras.Sequential
+    sequential: bool = False  # a plain chain: build it as keras.Sequential
+    blocks: tuple[BlockDef, ...] = ()
+    instances: tuple[BlockInstance, ...] = ()
+
+
+# -- compile and fit ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Compile:
+    """The arguments of `Model.compile`, described. loss and metrics: one value, a list, or {output: ...}."""
+
+    optimizer: Call
+    loss: Any = None
+    loss_weights: Any = None
+    metrics: Any = None
+    weighted_metrics: Any = None
+    run_eagerly: bool = False
+    steps_per_execution: int = 1
+    jit_compile: bool | str = "auto"
+    auto_scale_loss: bool = True
+    loss_names: Mapping[str, str | None] = field(default_factory=dict)  # output -> its loss, lower-case, for checks
+
+
+@dataclass(frozen=True)
+class Callback:
+    """One of `train.callbacks`. `file_argument` names the argument holding a file or folder
+    (ModelCheckpoint's filepath, ...); `file` is its value, or Keras's default, as written:
+    a relative one lives in the run folder (or the generated script's `out`)."""
+
+    type: str
+    call: Call
+    path: tuple
+    file_argument: str | None = None
+    file: str | None = None
+
+
+@dataclass(frozen=True)
+class Fit:
+    """The arguments of `Model.fit` (the `train:` section; defaults when the spec has none), and mixed precision."""
+
+    epochs: int = 1
+    batch_size: int = 32
+    shuffle: bool = True
+    validation_freq: int = 1
+    class_weight: Mapping[int, float] | None = None
+    steps_per_epoch: int | None = None
+    verbose: int | str = "auto"
+    mixed_precision: bool = False
+    callbacks: tuple[Callback, ...] = ()
+
+
+# -- data --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuiltinSource:
+    name: str
+    kind: str = "builtin"
+
+
+@dataclass(frozen=True)
+class KerasSource:
+    name: str  # one of specc.schema.data.KERAS_DATASETS
+    kwargs: Mapping[str, Any] = field(default_factory=dict)  # load_data's keyword arguments
+    kind: str = "keras"
+
+
+@dataclass(frozen=True)
+class NpzSource:
+    file: File
+    x: str | Mapping[str, str]  # an array name, or {model input: array name}
+    y: str | Mapping[str, str]
+    kind: str = "npz"
+
+
+@dataclass(frozen=True)
+class CsvSource:
+    file: File
+    label: str
+    kind: str = "csv"
+
+
+@dataclass(frozen=True)
+class ImagesSource:
+    file: File
+    image_size: tuple[int, int]
+    color_mode: str
+    kind: str = "images"
+
+
+@dataclass(frozen=True)
+class Pad:
+    """pad's argument: keras.utils.pad_sequences's."""
+
+    length: int
+    value: int = 0
+    padding: str = "pre"
+    truncating: str = "pre"
+
+
+@dataclass(frozen=True)
+class Transform:
+    kind: str  # rescale, reshape, cast, one_hot, pad
+    argument: Any
+
+
+@dataclass(frozen=True)
+class Transforms:
+    """The transforms of one model input or output, and where the spec lists them."""
+
+    items: tuple[Transform, ...]
+    path: tuple
+
+
+@dataclass(frozen=True)
+class Data:
+    """The `data:` section: a source, transforms per model input (features) and output (labels), a split."""
+
+    source: Any  # BuiltinSource | KerasSource | NpzSource | CsvSource | ImagesSource
+    features: Mapping[str, Transforms]
+    labels: Mapping[str, Transforms]
+    validation: float = 0.0
+    test: float = 0.0
+    shuffle_buffer: int | None = None
+    inputs: tuple[str, ...] = ()  # the model's input names (IMPLICIT_INPUT for a plain chain)
+    outputs: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """`train.distribution`: a tf.distribute strategy."""
+
+    strategy: str  # one_device, mirrored, multi_worker_mirrored
+    device: str | None = None  # one_device
+    devices: tuple[str, ...] | None = None  # mirrored
+    cross_device_ops: str | None = None  # mirrored
+    communication: str = "auto"  # multi_worker_mirrored
+    scale_learning_rate: str | None = None
+
+
+# -- the whole spec ----------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Spec:
     """A validated, lowered spec: what `specc.load` returns and the backends consume.
 
-    `document` holds the checked sections (compile, train, data) as pydantic
-    models; `graph` is the model; `resolved` is the whole spec as plain data
-    with `extends` merged and `${...}` resolved.
+    `canonical` is the fully resolved spec as plain data in its canonical form
+    (`specc.lower.canonical`), and `sha256` its content hash: what names the
+    spec in run folders and generated scripts.
     """
 
     path: str
@@ -83,7 +308,63 @@ class Spec:
     description: str
     seed: int | None
     graph: Graph
-    document: Any  # specc.schema.SpecDocument
-    resolved: dict
+    compile: Compile | None = None
+    fit: Fit = field(default_factory=Fit)
+    data: Data | None = None
+    distribution: Distribution | None = None
+    canonical: Mapping[str, Any] = field(default_factory=dict)
+    sha256: str = ""
     files: tuple[str, ...] = ()
     positions: Any = None  # specc.source.SourceMap: locates errors found later (shapes at build time)
+
+    def location(self, path: tuple):
+        """Where the value at `path` was written (None without positions)."""
+        return self.positions.value(path) if self.positions is not None else None
+
+
+def dump(spec: Spec) -> str:
+    """The IR as indented text, one field per line: what a valid test case states it lowers to."""
+    lines: list[str] = []
+    skip = {"positions", "canonical", "sha256", "files", "path"}
+    for item in dataclasses.fields(spec):
+        if item.name not in skip:
+            _dump(item.name, getattr(spec, item.name), "", lines)
+    return "\n".join(lines) + "\n"
+
+
+def _dump(key: str, value: Any, indent: str, lines: list[str]) -> None:
+    label = f"{indent}{key}:" if key else f"{indent}-"
+    if isinstance(value, File):
+        lines.append(f"{label} File {value.written!r}")  # the absolute path depends on the machine
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        lines.append(f"{label} {type(value).__name__}")
+        for item in dataclasses.fields(value):
+            child = getattr(value, item.name)
+            if item.name == "path" and isinstance(child, tuple) and not isinstance(value, Transforms):
+                continue  # spec positions: noise in a dump
+            if child is None or child == () or child == {}:
+                continue
+            _dump(item.name, child, indent + "  ", lines)
+    elif isinstance(value, Mapping) and value:
+        lines.append(label)
+        for k, v in value.items():
+            _dump(str(k), v, indent + "  ", lines)
+    elif isinstance(value, tuple) and value and not isinstance(value, Ref) and any(
+            dataclasses.is_dataclass(v) or isinstance(v, (Mapping, tuple, list)) for v in value):
+        lines.append(label)
+        for v in value:
+            _dump("", v, indent + "  ", lines)
+    else:
+        lines.append(f"{label} {_scalar(value)}")
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, Ref):
+        return str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    if isinstance(value, list):
+        return "[" + ", ".join(_scalar(v) for v in value) + "]"
+    if isinstance(value, str):
+        return repr(value)
+    return repr(value)
