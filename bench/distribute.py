@@ -28,7 +28,7 @@ MultiWorkerMirroredStrategy must be set up before TensorFlow starts):
 
 Timing: epoch callbacks (time.perf_counter in on_epoch_begin / on_epoch_end);
 the first epoch (tracing) is never counted. For specc the callbacks are
-injected by wrapping `specc.run.train._callbacks` in the benchmark's own
+injected by wrapping `specc.run.train.make_callbacks` in the benchmark's own
 subprocess (a benchmark-only hook: specc has no such option), one timer
 first in the list and one last, so two figures come out:
     whole epoch   first timer's begin to last timer's end: everything `specc train` does in an epoch,
@@ -151,14 +151,14 @@ def child_specc(config: str, spec_path: Path, epochs: int, out: Path) -> dict:
     specc_train = importlib.import_module("specc.run.train")
 
     made: list[Timers] = []
-    wrapped = specc_train._callbacks
+    wrapped = specc_train.make_callbacks
 
     def callbacks_with_timers(keras, *args, **kwargs):  # benchmark-only hook: specc has no timing option
         timers = Timers(keras)
         made.append(timers)
         return [timers.first, *wrapped(keras, *args, **kwargs), timers.last]
 
-    specc_train._callbacks = callbacks_with_timers
+    specc_train.make_callbacks = callbacks_with_timers
     overrides = [f"train.epochs={epochs}"]
     if CONFIGS[config][1] is not None:
         overrides.append(f"train.distribution={CONFIGS[config][1]}")

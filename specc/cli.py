@@ -242,13 +242,11 @@ def run_train(args: argparse.Namespace) -> Exit:
 def run_workers(args: argparse.Namespace, spec) -> Exit:
     """`specc train --workers N`: N local worker processes; the run folder is chosen and checked here first."""
     from specc.run import folder as runs
-    from specc.run.distribute import section_of
-    from specc.lower.canonical import content_hash
     from specc.run.workers import launch
 
     if args.workers < 1:
         raise UsageError(f"--workers takes a number of workers, 1 or more (received {args.workers})")
-    section = section_of(spec)
+    section = spec.distribution
     if section is None or section.strategy != "multi_worker_mirrored":
         has = f"strategy {section.strategy}" if section is not None else "no train.distribution"
         raise UsageError(f"--workers runs a multi_worker_mirrored spec, and this one has {has}: add "
@@ -258,7 +256,7 @@ def run_workers(args: argparse.Namespace, spec) -> Exit:
                          "cluster on this machine; unset TF_CONFIG to use it")
     try:
         run_dir = Path(args.out) if args.out is not None else runs.default_run_dir(spec.name, args.resume)
-        runs.check_run_dir(run_dir, content_hash(spec), args.resume)
+        runs.check_run_dir(run_dir, spec.sha256, args.resume)
     except runs.RunFolderError as err:
         raise UsageError(str(err)) from None
     return Exit(launch(args.spec, args.overrides, run_dir, args.resume, args.workers))

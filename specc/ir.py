@@ -281,14 +281,20 @@ class Data:
 
 @dataclass(frozen=True)
 class Distribution:
-    """`train.distribution`: a tf.distribute strategy."""
+    """`train.distribution`: a tf.distribute strategy, with tf.distribute's own names for what the spec chose."""
 
     strategy: str  # one_device, mirrored, multi_worker_mirrored
+    strategy_class: str  # tf.distribute's class: OneDeviceStrategy, MirroredStrategy, MultiWorkerMirroredStrategy
     device: str | None = None  # one_device
     devices: tuple[str, ...] | None = None  # mirrored
-    cross_device_ops: str | None = None  # mirrored
-    communication: str = "auto"  # multi_worker_mirrored
+    cross_device_ops: str | None = None  # mirrored: a tf.distribute class, e.g. NcclAllReduce
+    communication: str = "AUTO"  # multi_worker_mirrored: a tf.distribute.experimental.CommunicationImplementation member
     scale_learning_rate: str | None = None
+    logical_cpus: int = 1  # the CPU devices the named devices need: /cpu:3 needs 4 (the CPU is split into them)
+
+    @property
+    def multi_worker(self) -> bool:
+        return self.strategy == "multi_worker_mirrored"
 
 
 # -- the whole spec ----------------------------------------------------------------------
@@ -342,20 +348,29 @@ def _dump(key: str, value: Any, indent: str, lines: list[str]) -> None:
             child = getattr(value, item.name)
             if item.name == "path" and isinstance(child, tuple) and not isinstance(value, Transforms):
                 continue  # spec positions: noise in a dump
-            if child is None or child == () or child == {}:
-                continue
+            if child is None or child == () or child == {} or child == _default(item):
+                continue  # what a field holds unless said otherwise
             _dump(item.name, child, indent + "  ", lines)
     elif isinstance(value, Mapping) and value:
         lines.append(label)
         for k, v in value.items():
             _dump(str(k), v, indent + "  ", lines)
     elif isinstance(value, tuple) and value and not isinstance(value, Ref) and any(
-            dataclasses.is_dataclass(v) or isinstance(v, (Mapping, tuple, list)) for v in value):
+            dataclasses.is_dataclass(v) or isinstance(v, Mapping) or (isinstance(v, (tuple, list)) and not isinstance(v, Ref))
+            for v in value):
         lines.append(label)
         for v in value:
             _dump("", v, indent + "  ", lines)
     else:
         lines.append(f"{label} {_scalar(value)}")
+
+
+def _default(item: dataclasses.Field) -> Any:
+    if item.default is not dataclasses.MISSING:
+        return item.default
+    if item.default_factory is not dataclasses.MISSING:
+        return item.default_factory()
+    return dataclasses.MISSING
 
 
 def _scalar(value: Any) -> str:

@@ -1,30 +1,121 @@
 """The compiler's stages in order: a spec file in, one frozen `Spec` (the IR) out.
 
-    load      specc.load      the YAML with positions, `extends` merged, `--set` applied
+    source    specc.source    the YAML with positions, `extends` merged, `--set` applied
     validate  specc.validate  structure (pydantic) and Keras objects (the catalog)
     lower     specc.lower     params, blocks, names, references, values and paths -> specc.ir
 
+The passes run in the order of `PASSES`, each on what the ones before left in
+the `Unit`; a pass whose input is missing (the structure failed, say) is
+skipped, so one run reports every problem it can find. Validation and
+lowering never call each other: this list is the only place that orders them.
 The backends (specc.build, specc.emit, and specc.run around build) start from
-what this returns and read nothing else.
+what `compile_source` returns and read nothing else.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
 
-from specc.ir import Spec
+from pydantic import ValidationError
+
+from specc.catalog import Catalog, load_catalog
+from specc.ir import Graph, Spec
+from specc.lower import sections
+from specc.lower.graph import ArgumentCheck, lower_graph
+from specc.lower.params import resolve_params
+from specc.schema import ModelSection, SpecDocument
+from specc.source import Source
+from specc.validate.collector import Collector
+from specc.validate.objects import check_compile_and_train, check_layer_arguments
+from specc.validate.structure import check_structure
+
+
+@dataclass
+class Unit:
+    """What the passes work on: the spec's data, and what each pass made of it."""
+
+    source: Source
+    catalog: Catalog
+    report: Collector
+    data: dict
+    document: SpecDocument | None = None  # after `structure`
+    graph: Graph | None = None  # after `graph`
+    checks: list[ArgumentCheck] = field(default_factory=list)
+    spec: Spec | None = None  # after `ir`
+
+
+def _params(unit: Unit) -> None:
+    unit.data = resolve_params(unit.data, unit.report)
+
+
+def _structure(unit: Unit) -> None:
+    unit.document = check_structure(unit.data, unit.report)
+
+
+def _graph(unit: Unit) -> None:
+    document = unit.document
+    # Still check the model when only another section is unsound, so one run reports everything.
+    model = document.model if document is not None else _section(ModelSection, unit.data.get("model"))
+    if model is None:
+        return
+    params = document.params if document is not None else _section(dict, unit.data.get("params")) or {}
+    unit.graph, unit.checks = lower_graph(model, unit.catalog, unit.report, params=params)
+
+
+def _layer_arguments(unit: Unit) -> None:
+    check_layer_arguments(unit.checks, unit.catalog, unit.report)
+
+
+def _compile_and_train(unit: Unit) -> None:
+    if unit.document is not None:
+        check_compile_and_train(unit.document, unit.data, unit.graph, unit.catalog, unit.report)
+
+
+def _ir(unit: Unit) -> None:
+    if unit.report.diagnostics or unit.document is None or unit.graph is None:
+        return  # lowering to the IR needs a spec without problems
+    unit.spec = sections.lower_spec(unit.source, unit.document, unit.data, unit.graph, unit.catalog, unit.report)
+
+
+# The passes, in order: (name, what it does). `specc.validate` only checks; `specc.lower` only transforms,
+# reporting what it cannot transform (an unknown reference, say).
+PASSES: tuple[tuple[str, Callable[[Unit], None]], ...] = (
+    ("params", _params),  # lower: ${params.*} everywhere but block bodies
+    ("structure", _structure),  # validate: sections, keys and types (pydantic)
+    ("graph", _graph),  # lower: blocks expanded, names given, references resolved, nodes ordered
+    ("layer_arguments", _layer_arguments),  # validate: every layer item's arguments against the catalog
+    ("compile_and_train", _compile_and_train),  # validate: optimizer, losses, metrics, callbacks; output names
+    ("ir", _ir),  # lower: values described, paths made absolute, every section as IR, the canonical form
+)
+
+
+def compile_source(source: Source, catalog: Catalog | None = None) -> Spec:
+    """Check a loaded spec and lower it; raises SpecError listing every problem."""
+    report = Collector(source.positions)
+    data = source.data
+    if data is None:
+        report((), "", "the file is empty: a spec starts with `specc: 1`")
+    elif not isinstance(data, dict):
+        report((), "", f"a spec is a mapping of sections (specc, name, model, ...); received a {_yaml_type(data)}")
+    report.raise_if_any()
+    unit = Unit(source, catalog or load_catalog(), report, data)
+    for _, run in PASSES:
+        run(unit)
+    report.raise_if_any()
+    assert unit.spec is not None  # every pass ran without a problem
+    return unit.spec
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
     """Read, validate and lower one spec file; raises SpecError listing every located problem."""
     from specc.source import apply_overrides, load_source
-    from specc.validate.structure import validate_source
 
     source = load_source(path)
     if overrides:
         source = apply_overrides(source, list(overrides))
-    return validate_source(source)
+    return compile_source(source)
 
 
 def as_spec(spec: Spec | str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
@@ -34,3 +125,17 @@ def as_spec(spec: Spec | str | os.PathLike, overrides: Sequence[str] = ()) -> Sp
             raise TypeError("overrides apply to a spec file: pass its path, or load it with specc.load(path, overrides)")
         return spec
     return load(spec, overrides)
+
+
+def _section(model: Any, value: Any) -> Any:
+    """`value` validated as `model`, or None when it is not (its errors are already reported)."""
+    if model is dict:
+        return value if isinstance(value, dict) else None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _yaml_type(value: Any) -> str:
+    return {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}.get(type(value), type(value).__name__)

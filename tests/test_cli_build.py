@@ -10,7 +10,6 @@ import pytest
 
 import specc
 from specc.cli import main
-from specc.lower.canonical import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 MLP = ROOT / "specs" / "mlp.yaml"
@@ -83,11 +82,11 @@ def test_resolve_prints_a_spec_that_loads_to_the_same_model(tmp_path, capsys):
     again = specc.load(resolved)
     original = specc.load(ROOT / "specs" / "mlp_regularized.yaml", ["train.epochs=2"])
     assert again.graph == original.graph
-    assert content_hash(again) == content_hash(original)
-    assert f"# sha256: {content_hash(original)}" in text
-    assert "extends" not in again.resolved and "${params" not in text  # merged and interpolated
-    assert again.document.train.epochs == 2
-    assert again.document.train.batch_size == 128  # from the base spec
+    assert again.sha256 == original.sha256
+    assert f"# sha256: {original.sha256}" in text
+    assert "extends" not in again.canonical and "${params" not in text  # merged and interpolated
+    assert again.fit.epochs == 2
+    assert again.fit.batch_size == 128  # from the base spec
     assert "steps_per_execution: 1" in text  # defaults filled
 
 

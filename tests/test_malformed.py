@@ -27,7 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import specc
-from specc.validate.structure import MAX_PARAM_DEPTH
+from specc.lower.params import MAX_PARAM_DEPTH
 from specc.catalog import load_catalog
 from specc.source.yaml_reader import MAX_BYTES
 
@@ -586,7 +586,7 @@ def params_chain(n: int, cycle: bool) -> str:
 def test_short_params_chains_resolve(tmp_path):
     result = load_text(tmp_path, params_chain(50, cycle=False))
     assert isinstance(result, specc.Spec)
-    assert result.graph.layers[0].args["units"] == 1
+    assert result.graph.layers[0].kwargs["units"] == 1
     result = load_text(tmp_path, params_chain(50, cycle=True))
     assert isinstance(result, specc.SpecError)
     assert any("params cycle: p0 -> p1 -> p2" in m for m in messages(result))

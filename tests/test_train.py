@@ -26,7 +26,6 @@ import pytest
 
 import specc
 from specc.cli import main
-from specc.lower.canonical import content_hash
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICKSTART = ROOT / "specs" / "quickstart.yaml"
@@ -86,7 +85,7 @@ def quickstart(tmp_path_factory):
 def test_quickstart_reaches_95_percent_test_accuracy(quickstart):
     assert quickstart.evaluated_on == "test"
     assert quickstart.metrics["accuracy"] >= 0.95, quickstart.metrics
-    epochs = specc.load(QUICKSTART).document.train.epochs
+    epochs = specc.load(QUICKSTART).fit.epochs
     assert_continuous(quickstart.history, epochs)
     assert quickstart.history["val_accuracy"][-1] >= 0.9
 
@@ -97,8 +96,8 @@ def test_run_folder_holds_every_file_and_each_reads_back(quickstart):
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(RUN_FILES)  # backup/ removed once finished
 
     resolved = specc.load(run_dir / "spec.resolved.yaml")
-    assert content_hash(resolved) == content_hash(specc.load(QUICKSTART))
-    assert f"# sha256: {content_hash(resolved)}" in (run_dir / "spec.resolved.yaml").read_text()
+    assert resolved.sha256 == specc.load(QUICKSTART).sha256
+    assert f"# sha256: {resolved.sha256}" in (run_dir / "spec.resolved.yaml").read_text()
 
     history = history_of(run_dir)
     assert history == quickstart.history

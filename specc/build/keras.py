@@ -12,7 +12,7 @@ import os
 import re
 from typing import Any
 
-from specc.lower.values import Call, describe
+from specc.ir import Call, File
 
 
 def import_keras():
@@ -36,7 +36,9 @@ def keras_callable(path: str) -> Any:
 
 
 def realize(value: Any) -> Any:
-    """A description as Keras objects: every Call made (imports Keras)."""
+    """A description as Keras objects: every Call made (imports Keras), files as their absolute paths."""
+    if isinstance(value, File):
+        return value.path
     if isinstance(value, Call):
         return keras_callable(value.path)(**{key: realize(v) for key, v in value.kwargs.items()})
     if isinstance(value, list):
@@ -44,11 +46,6 @@ def realize(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: realize(v) for key, v in value.items()}
     return value
-
-
-def instantiate(kind: str, value: Any) -> Any:
-    """describe, then realize: a spec value of `kind` as a Keras object."""
-    return realize(describe(kind, value))
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

@@ -16,11 +16,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from specc.catalog import load_catalog
-from specc.errors import Diagnostic, SpecError, dotted
-from specc.ir import Graph, LayerNode, Ref, Spec
 from specc.build.keras import import_keras, keras_callable, keras_message, realize
-from specc.lower.values import describe_args, describe_optimizer, describe_per_output
+from specc.errors import Diagnostic, SpecError, dotted
+from specc.ir import APPLICATION, LAYER, SHARED, Graph, LayerNode, Ref, Spec
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -36,21 +34,20 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
         keras.utils.set_random_seed(spec.seed)
     builder = _Builder(spec, keras)
     model = builder.sequential() if spec.graph.sequential else builder.functional()
-    if compile and spec.document.compile is not None:
+    if compile and spec.compile is not None:
         compile_model(model, spec)
     return model
 
 
 def compile_model(model, spec: Spec) -> None:
     """`model.compile` with the spec's `compile` section."""
-    section = spec.document.compile
-    raw = spec.resolved.get("compile") or {}
+    section = spec.compile
     model.compile(
-        optimizer=realize(describe_optimizer(raw.get("optimizer", "rmsprop"))),
-        loss=realize(describe_per_output(raw.get("loss"), "loss")),
+        optimizer=realize(section.optimizer),
+        loss=realize(section.loss),
         loss_weights=section.loss_weights,
-        metrics=realize(describe_per_output(raw.get("metrics"), "metric")),
-        weighted_metrics=realize(describe_per_output(raw.get("weighted_metrics"), "metric")),
+        metrics=realize(section.metrics),
+        weighted_metrics=realize(section.weighted_metrics),
         run_eagerly=section.run_eagerly,
         steps_per_execution=section.steps_per_execution,
         jit_compile=section.jit_compile,
@@ -59,36 +56,61 @@ def compile_model(model, spec: Spec) -> None:
 
 
 class _Builder:
+    """Creates and calls the graph's layers; `functional` dispatches on each node's kind."""
+
     def __init__(self, spec: Spec, keras):
         self.spec = spec
         self.graph: Graph = spec.graph
         self.keras = keras
-        self.catalog = load_catalog()
+        self.by_name = {node.name: node for node in self.graph.layers}
+        self.layers: dict[str, Any] = {}  # node name -> its Keras layer (a shared node: its owner's)
+        self.first_call: dict[str, list] = {}  # a layer's node -> the inputs it was built for
 
-    # -- layers ----------------------------------------------------------------
+    # -- layers, by node kind --------------------------------------------------
 
     def make_layer(self, node: LayerNode, upstream: list | None = None):
-        """A new Keras layer (or keras.applications model) for one node."""
-        info = self.catalog[node.kind].classes[node.type]
-        args = realize(describe_args(info, node.args))
-        if node.kind == "application":
-            trainable = args.pop("trainable", True)
-            weights = args.get("weights")
-            if isinstance(weights, str) and weights != "imagenet" and not os.path.isabs(weights):
-                # Like every path in a spec: relative to the file that wrote it.
-                written = self._location(node.path + (node.type, "weights"))
-                folder = Path(written.file).parent if written and Path(written.file).is_file() else Path.cwd()
-                args["weights"] = str(folder / weights)
-            if "input_shape" not in args and upstream and len(upstream) == 1:
-                args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
-            try:
-                model = keras_callable(info.path)(name=node.name, **args)
-            except Exception as err:
-                raise self.error(node, _application_failure(err, args.get("weights")), at="weights"
-                                 if args.get("weights") == "imagenet" else None) from None
-            model.trainable = trainable
-            return model
-        return self._guard(node, lambda: keras_callable(info.path)(name=node.name, **args))
+        """A new Keras layer (or keras.applications model) for a `layer` or `application` node."""
+        return (self.make_application if node.kind == APPLICATION else self.make_plain_layer)(node, upstream)
+
+    def make_plain_layer(self, node: LayerNode, upstream: list | None = None):
+        args = realize(node.kwargs)
+        return self._guard(node, lambda: keras_callable(node.keras_path)(name=node.name, **args))
+
+    def make_application(self, node: LayerNode, upstream: list | None = None):
+        args = realize(node.kwargs)
+        if "input_shape" not in args and upstream and len(upstream) == 1:
+            args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
+        try:
+            model = keras_callable(node.keras_path)(name=node.name, **args)
+        except Exception as err:
+            raise self.error(node, _application_failure(err, args.get("weights")), at="weights"
+                             if args.get("weights") == "imagenet" else None) from None
+        model.trainable = node.trainable
+        return model
+
+    def apply_new(self, node: LayerNode, inputs: list):
+        """A `layer` or `application` node: its layer, made for these inputs, called on them."""
+        return self.apply_layer_of(node, node, inputs)
+
+    def apply_shared(self, node: LayerNode, inputs: list):
+        """A `shared` node: the layer of node `shares` applied again."""
+        return self.apply_layer_of(self.by_name[node.shares], node, inputs)
+
+    def apply_layer_of(self, owner: LayerNode, node: LayerNode, inputs: list):
+        """The layer of `owner` (made on its first use, by whichever node comes first) called for `node`.
+
+        Every call of one layer needs inputs of the shape it was built for.
+        """
+        if owner.name not in self.layers:
+            self.layers[owner.name] = self.make_layer(owner, inputs)
+            self.first_call[owner.name] = inputs
+        elif [_shape(t) for t in inputs] != [_shape(t) for t in self.first_call[owner.name]]:
+            # Keras would accept the call and fail only when training, deep in TensorFlow.
+            built = ", ".join(_shape(t) for t in self.first_call[owner.name])
+            raise self.error(node, f"'{owner.name}' was built for input{'s' if len(inputs) > 1 else ''} of shape {built}; "
+                                   f"a shared layer needs the same here, but gets {', '.join(_shape(t) for t in inputs)}",
+                             at="inputs")
+        return self.call(owner, self.layers[owner.name], inputs)
 
     def _guard(self, node: LayerNode, make):
         try:
@@ -96,10 +118,10 @@ class _Builder:
         except Exception as err:  # Keras raises ValueError, TypeError, ... for bad arguments
             raise self.error(node, f"Keras cannot create it: {keras_message(err)}") from None
 
-    def call(self, node: LayerNode, layer, tensors: list):
+    @staticmethod
+    def call(node: LayerNode, layer, tensors: list):
         """Apply a layer to its input tensors, the way its `call` takes them."""
-        low, high, takes_list = self.catalog["layer"].classes[node.type].inputs if node.kind == "layer" else (1, 1, False)
-        if takes_list:
+        if node.takes_list:
             return layer(tensors)
         if len(tensors) == 1:
             return layer(tensors[0])
@@ -126,21 +148,11 @@ class _Builder:
     def functional(self, check_only: bool = False):
         keras = self.keras
         tensors: dict[str, Any] = {node.name: self.input_tensor(node) for node in self.graph.inputs}
-        layers: dict[str, Any] = {}
-        first_call: dict[str, list] = {}  # a shared layer's owner -> the inputs it was built for
+        apply = {LAYER: self.apply_new, APPLICATION: self.apply_new, SHARED: self.apply_shared}
         for node in self.graph.layers:
             inputs = [self.tensor(node, ref, tensors) for ref in node.inputs]
-            owner = node.shares or node.name
-            if owner not in layers:
-                layers[owner] = self.make_layer(self._owner(owner) if node.shares else node, inputs)
-                first_call[owner] = inputs
-            elif [_shape(t) for t in inputs] != [_shape(t) for t in first_call[owner]]:
-                # Keras would accept the call and fail only when training, deep in TensorFlow.
-                raise self.error(node, f"'{owner}' was built for input{'s' if len(inputs) > 1 else ''} of shape "
-                                       f"{', '.join(_shape(t) for t in first_call[owner])}; a shared layer needs the same "
-                                       f"here, but gets {', '.join(_shape(t) for t in inputs)}", at="inputs")
             try:
-                tensors[node.name] = self.call(node, layers[owner], inputs)
+                tensors[node.name] = apply[node.kind](node, inputs)
             except SpecError:
                 raise
             except Exception as err:
@@ -156,9 +168,6 @@ class _Builder:
             outputs=outputs[0] if len(outputs) == 1 else outputs,
             name=self.spec.name,
         )
-
-    def _owner(self, name: str) -> LayerNode:
-        return next(node for node in self.graph.layers if node.name == name)
 
     def input_tensor(self, node):
         return self.keras.Input(shape=node.shape, batch_size=node.batch_size, dtype=node.dtype, sparse=node.sparse,
@@ -194,7 +203,7 @@ class _Builder:
     def check_declared_input_shapes(self, tensors: dict) -> None:
         """`input_shape` on a layer whose real input has another shape (Keras only warns, and ignores it)."""
         for node in self.graph.layers:
-            declared = node.args.get("input_shape")
+            declared = node.kwargs.get("input_shape")
             if not isinstance(declared, list) or len(node.inputs) != 1:
                 continue
             actual = tuple(tensors[node.inputs[0].name].shape[1:])
@@ -231,11 +240,10 @@ class _Builder:
     # -- errors ----------------------------------------------------------------
 
     def _location(self, path: tuple):
-        positions = self.spec.positions
-        return positions.value(path) if positions is not None else None
+        return self.spec.location(path)
 
     def error(self, node: LayerNode, message: str, at: str | None = None) -> SpecError:
-        type_key = "Shared" if node.shares else node.type
+        type_key = "Shared" if node.kind == SHARED else node.type
         path = node.path + (type_key,) + ((at,) if at else ())
         where = f"{dotted(node.path)} ({node.type})"
         if node.block:

@@ -19,8 +19,8 @@ from typing import Any, Union
 import numpy as np
 
 from specc.data.locate import Locator
-from specc.schema.data import CsvSource, ImagesSource, KerasDataset, NpzSource, Source
 from specc.errors import did_you_mean, shown_path
+from specc.ir import BuiltinSource, CsvSource, File, ImagesSource, KerasSource, NpzSource
 
 Part = Union[np.ndarray, dict[str, np.ndarray]]
 
@@ -38,16 +38,9 @@ class Raw:
 SOURCE = ("data", "source")
 
 
-def read(source: Source, locate: Locator) -> Raw:
-    if source.builtin is not None:
-        return builtin(source.builtin)
-    if source.keras is not None:
-        return keras_dataset(source.keras, locate)
-    if source.npz is not None:
-        return npz(source.npz, locate)
-    if source.csv is not None:
-        return csv_file(source.csv, locate)
-    return images(source.images, locate)
+def read(source, locate: Locator) -> Raw:
+    """The arrays of a source (an IR node: BuiltinSource, KerasSource, ...); a located SpecError when it cannot be read."""
+    return READERS[source.kind](source, locate)
 
 
 # -- builtin ------------------------------------------------------------------------
@@ -64,11 +57,11 @@ def builtin(name: str) -> Raw:
 # -- keras.datasets ---------------------------------------------------------------------
 
 
-def keras_dataset(given: Any, locate: Locator) -> Raw:
+def keras_dataset(source: KerasSource, locate: Locator) -> Raw:
     from specc.data import keras_cache
 
     path = SOURCE + ("keras",)
-    name, kwargs = (given.name, dict(given.model_extra or {})) if isinstance(given, KerasDataset) else (given, {})
+    name, kwargs = source.name, dict(source.kwargs)
     known = keras_cache.load_data_parameters(name)
     for key in kwargs:
         if key not in known:
@@ -85,9 +78,9 @@ def keras_dataset(given: Any, locate: Locator) -> Raw:
 # -- files ------------------------------------------------------------------------------
 
 
-def _existing(value: str, path: tuple, locate: Locator, *, folder: bool = False) -> Path:
-    """The file (or folder) a spec names, relative to the file that names it; a located error if there is none."""
-    target = locate.base_dir(path) / value
+def _existing(file: File, path: tuple, locate: Locator, *, folder: bool = False) -> Path:
+    """The file (or folder) a spec names (made absolute by lowering); a located error if there is none."""
+    target, value = Path(file.path), file.written
     kind = "folder" if folder else "file"
     try:
         found = target.is_dir() if folder else target.is_file()
@@ -102,69 +95,69 @@ def _existing(value: str, path: tuple, locate: Locator, *, folder: bool = False)
 
 def npz(source: NpzSource, locate: Locator) -> Raw:
     at = SOURCE + ("npz",)
-    file = _existing(source.path, at + ("path",), locate)
+    file = _existing(source.file, at + ("path",), locate)
     try:
         archive = np.load(file, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise locate.error(at + ("path",), f"cannot read {source.path} as a .npz file: {err}") from None
+        raise locate.error(at + ("path",), f"cannot read {source.file.written} as a .npz file: {err}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise locate.error(at + ("path",), f"{source.path} holds one array (a .npy file); specc reads .npz files "
+        raise locate.error(at + ("path",), f"{source.file.written} holds one array (a .npy file); specc reads .npz files "
                            "with named arrays (numpy.savez(path, x=..., y=...))")
     with archive:
         names = list(archive.files)
 
         def array(name: str, path: tuple) -> np.ndarray:
             if name not in names:
-                raise locate.error(path, f"no array '{name}' in {source.path} (it has {', '.join(names) or 'none'})."
+                raise locate.error(path, f"no array '{name}' in {source.file.written} (it has {', '.join(names) or 'none'})."
                                    + did_you_mean(name, names), where="data.source.npz")
             try:
                 return archive[name]
             except ValueError as err:  # object arrays need pickle, which specc never runs on a data file
-                raise locate.error(path, f"array '{name}' in {source.path} cannot be read without unpickling "
+                raise locate.error(path, f"array '{name}' in {source.file.written} cannot be read without unpickling "
                                    f"Python objects, which specc does not do ({err})", where="data.source.npz") from None
             except (OSError, zipfile.BadZipFile, EOFError) as err:
-                raise locate.error(path, f"array '{name}' in {source.path} is damaged: {err}", where="data.source.npz") from None
+                raise locate.error(path, f"array '{name}' in {source.file.written} is damaged: {err}", where="data.source.npz") from None
 
         def part(spec: Any, key: str) -> Part:
             if isinstance(spec, str):
                 return array(spec, at + (key,))
             return {model_name: array(array_name, at + (key, model_name)) for model_name, array_name in spec.items()}
 
-        return Raw(part(source.x, "x"), part(source.y, "y"), name=source.path)
+        return Raw(part(source.x, "x"), part(source.y, "y"), name=source.file.written)
 
 
 def csv_file(source: CsvSource, locate: Locator) -> Raw:
     at = SOURCE + ("csv",)
-    file = _existing(source.path, at + ("path",), locate)
+    file = _existing(source.file, at + ("path",), locate)
     try:
         with open(file, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)
             rows = [(reader.line_num, row) for row in reader if row and any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise locate.error(at + ("path",), f"cannot read {source.path}: {err}") from None
+        raise locate.error(at + ("path",), f"cannot read {source.file.written}: {err}") from None
     if not rows:
-        raise locate.error(at + ("path",), f"{source.path} is empty: it needs a header row and data rows")
+        raise locate.error(at + ("path",), f"{source.file.written} is empty: it needs a header row and data rows")
     header = [cell.strip() for cell in rows[0][1]]
     if source.label not in header:
-        raise locate.error(at + ("label",), f"no column '{source.label}' in {source.path} (its columns: {', '.join(header)})."
+        raise locate.error(at + ("label",), f"no column '{source.label}' in {source.file.written} (its columns: {', '.join(header)})."
                            + did_you_mean(source.label, header), where="data.source.csv")
     if len(rows) < 2:
-        raise locate.error(at + ("path",), f"{source.path} has a header row but no data")
+        raise locate.error(at + ("path",), f"{source.file.written} has a header row but no data")
     label_at = header.index(source.label)
     features = [i for i in range(len(header)) if i != label_at]
     x = np.empty((len(rows) - 1, len(features)), dtype=np.float32)
     labels: list[str] = []
     for r, (line, row) in enumerate(rows[1:]):
         if len(row) != len(header):
-            raise locate.error(at + ("path",), f"{source.path}, line {line}: {len(row)} values; the header has {len(header)}")
+            raise locate.error(at + ("path",), f"{source.file.written}, line {line}: {len(row)} values; the header has {len(header)}")
         for c, i in enumerate(features):
             try:
                 x[r, c] = float(row[i])
             except ValueError:
-                raise locate.error(at + ("path",), f"{source.path}, line {line}, column '{header[i]}': "
+                raise locate.error(at + ("path",), f"{source.file.written}, line {line}, column '{header[i]}': "
                                    f"{row[i].strip()!r} is not a number (every column but the label is a numeric feature)") from None
         labels.append(row[label_at].strip())
-    return Raw(x, _labels(labels), name=source.path)
+    return Raw(x, _labels(labels), name=source.file.written)
 
 
 def _labels(values: list[str]) -> np.ndarray:
@@ -188,24 +181,31 @@ def images(source: ImagesSource, locate: Locator) -> Raw:
     input pipeline are the same code for every source.
     """
     at = SOURCE + ("images",)
-    folder = _existing(source.path, at + ("path",), locate, folder=True)
+    folder = _existing(source.file, at + ("path",), locate, folder=True)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
-        raise locate.error(at + ("path",), f"{source.path} has no sub-folders: put each class's images in a folder "
+        raise locate.error(at + ("path",), f"{source.file.written} has no sub-folders: put each class's images in a folder "
                            "named after the class")
     import keras
 
     try:
         dataset = keras.utils.image_dataset_from_directory(
             str(folder), labels="inferred", label_mode="int", color_mode=source.color_mode, batch_size=256,
-            image_size=tuple(source.image_size), shuffle=False, verbose=False)
+            image_size=source.image_size, shuffle=False, verbose=False)
     except ValueError as err:  # no images found, ...
-        raise locate.error(at + ("path",), f"cannot read images from {source.path}: {err}") from None
+        raise locate.error(at + ("path",), f"cannot read images from {source.file.written}: {err}") from None
     xs, ys = [], []
     try:
         for x, y in dataset.as_numpy_iterator():
             xs.append(x)
             ys.append(y)
     except Exception as err:  # tf.errors.InvalidArgumentError: a file with an image extension that is not an image
-        raise locate.error(at + ("path",), f"cannot decode an image in {source.path}: {getattr(err, 'message', err)}") from None
-    return Raw(np.concatenate(xs), np.concatenate(ys).astype(np.int64), name=source.path)
+        raise locate.error(at + ("path",), f"cannot decode an image in {source.file.written}: {getattr(err, 'message', err)}") from None
+    return Raw(np.concatenate(xs), np.concatenate(ys).astype(np.int64), name=source.file.written)
+
+
+def _builtin(source: BuiltinSource, locate: Locator) -> Raw:
+    return builtin(source.name)
+
+
+READERS = {"builtin": _builtin, "keras": keras_dataset, "npz": npz, "csv": csv_file, "images": images}

@@ -10,18 +10,17 @@ from __future__ import annotations
 import numpy as np
 
 from specc.data.locate import Locator
-from specc.schema.data import Split
 
 SPLIT = ("data", "split")
 
 
-def carve(train, own_test, fractions: Split, seed: int | None, locate: Locator):
-    from specc.data import Splits
+def carve(train, own_test, validation: float, test: float, seed: int | None, locate: Locator):
+    from specc.data.arrays import Splits
 
     n = len(train)
-    n_test = 0 if own_test is not None else round(n * fractions.test)
-    n_val = round(n * fractions.validation)
-    for key, fraction, count in (("test", fractions.test, n_test), ("validation", fractions.validation, n_val)):
+    n_test = 0 if own_test is not None else round(n * test)
+    n_val = round(n * validation)
+    for key, fraction, count in (("test", test, n_test), ("validation", validation, n_val)):
         if fraction > 0 and count == 0 and not (key == "test" and own_test is not None):
             raise locate.error(SPLIT + (key,), f"{fraction} of {n} samples is less than one sample: "
                                "give a larger fraction or more data", where="data.split")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import keyword
 import math
+import os
 import re
+from pathlib import Path
 from typing import Any
 
-from specc.lower.values import Call
+from specc.ir import Call, File
 
 LINE_LIMIT = 100
 INDENT = "    "
@@ -113,3 +115,29 @@ def long_literal(value: str, indent: str, room: int) -> str:
         pieces.append(literal(value[start:end]))
         start = end
     return "(\n" + "".join(f"{indent}{INDENT}{piece}\n" for piece in pieces) + f"{indent})"
+
+
+SCRIPT_FOLDER = "os.path.dirname(os.path.abspath(__file__))"
+
+
+def relative_to_script(file: File, script_dir: Path | None) -> str | None:
+    """A file the spec wrote as a relative path, relative to the script's folder instead; None to keep it absolute.
+
+    The path is rewritten from the spec's folder to `script_dir` (the folder the script is
+    written to; None: the working folder, for a script printed to stdout), so the script and
+    the files can move together. An absolute one (or one on another drive) stays absolute.
+    """
+    if not file.relative:
+        return None
+    try:
+        return os.path.relpath(file.path, script_dir if script_dir is not None else os.curdir).replace(os.sep, "/")
+    except ValueError:  # another drive
+        return None
+
+
+def file_expression(file: File, script_dir: Path | None, indent: str = "", room: int = 0) -> str:
+    """The file as the script finds it: `os.path.join(<the script's folder>, "...")`, or its absolute path."""
+    relative = relative_to_script(file, script_dir)
+    if relative is None:
+        return literal(file.path)
+    return wrapped("os.path.join(", [SCRIPT_FOLDER, literal(relative)], ")", indent, room)

@@ -13,9 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from specc.catalog.check import Report
 from specc.errors import did_you_mean, dotted, split_where
 from specc.lower.interpolate import Deferred, Unresolved, dotted_lookup, substitute
-from specc.catalog.check import Report
 from specc.schema import REQUIRED, Block
 
 RESERVED = frozenset({"inputs", "name", "repeat"})  # keys of an instance that are not block parameters
@@ -33,6 +33,8 @@ class BlockItem:
     path: tuple  # where the block defines it
     item: Any  # the item with parameters substituted
     remap: dict[tuple, tuple]  # argument path -> where its substituted value was written
+    bound: dict[tuple, str]  # path of a value that is one block parameter, whole -> the parameter
+    partial: bool  # a block parameter is used inside a longer string
 
 
 def instance_values(block_name: str, block: Block, args: dict, path: tuple, where: str, report: Report):
@@ -74,12 +76,24 @@ def instantiate(block_name: str, block: Block, values: dict, origins: dict, para
     for j, item in enumerate(block.layers):
         path = ("model", "blocks", block_name, "layers", j)
         remap: dict[tuple, tuple] = {}
-        items.append(BlockItem(path, _substitute(item, path, resolve, origins, remap, report), remap))
+        used: list[str] = []  # the block parameters each string reads, for the bindings
+
+        def noting(expr: str) -> Any:
+            used.append(expr)
+            return resolve(expr)
+
+        bound: dict[tuple, str] = {}
+        partial: list[bool] = []
+        substituted = _substitute(item, path, noting, origins, remap, report, bound, partial, used)
+        items.append(BlockItem(path, substituted, remap, bound, any(partial)))
     return items
 
 
-def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, report: Report) -> Any:
+def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, report: Report, bound: dict,
+                partial: list, used: list) -> Any:
+    """`value` with the references substituted; records where a parameter stands whole (`bound`) or in part."""
     if isinstance(value, str) and "${" in value:
+        used.clear()
         try:
             result = substitute(value, resolve)
         except _NotGiven:
@@ -91,11 +105,15 @@ def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, re
         whole = _WHOLE_REFERENCE.fullmatch(value)
         if whole and whole.group(1) in origins:
             remap[path] = origins[whole.group(1)]
+            bound[path] = whole.group(1)
+        elif any(expr in origins for expr in used):
+            partial.append(True)
         return result
     if isinstance(value, dict):
-        return {k: _substitute(v, path + (k,), resolve, origins, remap, report) for k, v in value.items()}
+        return {k: _substitute(v, path + (k,), resolve, origins, remap, report, bound, partial, used) for k, v in value.items()}
     if isinstance(value, list):
-        return [_substitute(v, path + (i,), resolve, origins, remap, report) for i, v in enumerate(value)]
+        return [_substitute(v, path + (i,), resolve, origins, remap, report, bound, partial, used)
+                for i, v in enumerate(value)]
     return value
 
 

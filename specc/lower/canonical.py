@@ -7,6 +7,19 @@ section's defaults filled in. Block bodies keep their `${name}` parameters
 loads to the same model. Its sha256 names the spec in run folders and
 generated files: same content, same hash, whatever the layout of the YAML it
 came from.
+
+The form is versioned, so that hashes stay valid as the spec language grows
+(an unfinished run resumes only under the hash it started with):
+
+- version 1 is the document as `model_dump(mode="python")` gives it, without
+  `extends` and without the top-level sections that are absent (None);
+- a new optional field is declared with `Since(N)` (specc.schema.base), N
+  being one above `CANONICAL_VERSION`: `Annotated[X | None, Since(2)]`. While
+  N is above `CANONICAL_VERSION`, the field is left out wherever it holds
+  None, so every spec written before it existed keeps its hash;
+- a change of the form that changes hashes bumps `CANONICAL_VERSION`. Fields
+  marked `Since(N)` with N up to the new version are then always written, and
+  their markers can go.
 """
 
 from __future__ import annotations
@@ -16,19 +29,40 @@ import json
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
+
+from specc.schema.base import Since
 
 CANONICAL_VERSION = 1
 
 
 def canonical_form(document: Any) -> dict[str, Any]:
-    """The resolved spec (a specc.schema.SpecDocument) as plain data: no `extends`, absent optional sections left out."""
-    data = document.model_dump(mode="python", exclude={"extends"})
-    train = data.get("train")
-    if train is not None and train.get("distribution") is None:
-        # Absent means one device. Leaving it out keeps the hash of every spec written before
-        # train.distribution existed, so their unfinished runs still resume.
-        del train["distribution"]
+    """The resolved spec (a specc.schema.SpecDocument) as plain data: no `extends`; absent sections, and absent
+    fields marked `Since` a later version, left out."""
+    data = document.model_dump(mode="python", exclude={"extends": True, **_later_and_absent(document)})
     return {key: value for key, value in data.items() if value is not None}
+
+
+def _later_and_absent(value: Any) -> dict:
+    """model_dump's `exclude` for the None fields marked as added after this version, in `value` and below."""
+    if isinstance(value, BaseModel):
+        exclude: dict = {}
+        for name, info in type(value).model_fields.items():
+            item = getattr(value, name)
+            if item is None and _added_later(info.metadata):
+                exclude[name] = True
+            elif inner := _later_and_absent(item):
+                exclude[name] = inner
+        return exclude
+    if isinstance(value, (list, tuple)):
+        return {index: inner for index, item in enumerate(value) if (inner := _later_and_absent(item))}
+    if isinstance(value, dict):
+        return {key: inner for key, item in value.items() if (inner := _later_and_absent(item))}
+    return {}
+
+
+def _added_later(metadata: list) -> bool:
+    return any(isinstance(mark, Since) and mark.version > CANONICAL_VERSION for mark in metadata)
 
 
 def content_hash(form: dict[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""Stage 3, lower: a validated model section becomes one `Graph`.
+"""Lowering the model section: its items become one `Graph` of named, ordered nodes.
 
 Lowering expands blocks (each instance, and each `repeat` copy, gets its own
 uniquely named layers), gives every layer a deterministic name (Keras's own
@@ -7,6 +7,12 @@ counters), resolves `inputs:` references (forward references are allowed),
 and orders the nodes topologically. It also runs the graph checks: unknown
 references, duplicate names, cycles, layers whose output goes nowhere, and
 the number of inputs each layer takes.
+
+Layer arguments are not checked here: each layer item (block copies included,
+with where their substituted values were written) becomes an `ArgumentCheck`
+that the validation pass `specc.validate.objects` runs against the catalog.
+The nodes keep their arguments as the spec gives them; `specc.lower.values`
+describes them once validation passed.
 
 Problems go to the `report` callback (path, where, message, at_key); the
 returned graph is None when there were any.
@@ -19,10 +25,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specc.catalog import Catalog, ClassInfo
+from specc.catalog.check import Report, split_object
 from specc.errors import describe, did_you_mean, dotted
-from specc.lower.blocks import instance_values, instantiate, remapped
-from specc.ir import IMPLICIT_INPUT, Graph, InputNode, LayerNode, Ref
-from specc.catalog.check import ObjectChecker, Report, split_object
+from specc.ir import APPLICATION, IMPLICIT_INPUT, LAYER, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph, InputNode, LayerNode, Ref
+from specc.lower.blocks import instance_values, instantiate
+from specc.lower.names import to_snake_case
 from specc.schema import Block, ModelSection
 
 MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds
@@ -32,13 +39,6 @@ SHARED = "Shared"  # `- Shared: {layer: encoder, inputs: right}` applies the lay
 SHARED_KEYS = frozenset({"layer", "inputs", "name"})
 _INDEXED = re.compile(r"(.+)\[(\d+)\]")  # `lstm[1]`: one output of a multi-output layer
 APPLICATION_RESERVED = frozenset({"inputs", "trainable"})
-
-
-def to_snake_case(name: str) -> str:
-    """Keras's own rule for default layer names: Conv2D -> conv2d, BatchNormalization -> batch_normalization."""
-    name = re.sub(r"\W+", "", name)
-    name = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub(r"([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 @dataclass
@@ -54,6 +54,18 @@ class _Layer:
     scope: dict[str, str] = field(default_factory=dict)  # block-local name -> final name
     block: str | None = None
     shares: str | None = None  # a Shared item: the layer it applies again
+
+
+@dataclass(frozen=True)
+class ArgumentCheck:
+    """One layer item's arguments, to be checked against its class by the validation pass."""
+
+    cls: ClassInfo
+    args: dict[str, Any]
+    path: tuple  # the item's class key: ("model", "layers", 3, "Dense")
+    label: str
+    reserved: frozenset
+    remap: dict  # inside a block copy: argument path -> where its substituted value was written
 
 
 @dataclass
@@ -74,12 +86,14 @@ class _BlockUse:
 
 
 class _Lowering:
-    def __init__(self, model: ModelSection, catalog: Catalog, checker: ObjectChecker, report: Report, params: dict):
+    def __init__(self, model: ModelSection, catalog: Catalog, report: Report, params: dict):
         self.model = model
         self.params = params
         self.catalog = catalog
-        self.checker = checker
         self.report = report
+        self.checks: list[ArgumentCheck] = []
+        self.blocks: dict[str, BlockDef] = {}
+        self.instances: list[BlockInstance] = []
         self.layers: list[_Layer] = []
         self.taken: dict[str, str] = {}  # final name -> what took it, for messages
         self.aliases: dict[str, str] = {}  # block instance name -> its output layer
@@ -155,15 +169,11 @@ class _Lowering:
         return []
 
     def add_layer(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None,
-                  checker: ObjectChecker | None = None) -> _Layer:
+                  remap: dict | None = None) -> _Layer:
         cls = self.catalog[kind].classes[type_name]
         label = f"{dotted(path)} ({type_name})"
         reserved = APPLICATION_RESERVED if kind == "application" else LAYER_RESERVED
-        (checker or self.checker).check_args(cls, args, path + (type_name,), label, reserved=reserved)
-        if kind == "application" and not isinstance(args.get("trainable", True), bool):
-            # `trainable` is specc's own key here: applications are functions, and specc sets it on the model.
-            self.report(path + (type_name, "trainable"), label,
-                        f"trainable: expected true or false; received {describe(args['trainable'])}", False)
+        self.checks.append(ArgumentCheck(cls, args, path + (type_name,), label, reserved, remap or {}))
         name = args.get("name")
         layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs")},
                        name if isinstance(name, str) else None, self.read_refs(args, path + (type_name,), label),
@@ -179,13 +189,15 @@ class _Lowering:
         scope = {BLOCK_INPUT: BLOCK_INPUT}  # block-local name -> final name
         previous = BLOCK_INPUT  # an item's default input: the item before it
         layers: list[_Layer] = []
-        for entry in instantiate(block_name, block, values, origins, self.params, self.report):
+        entries = instantiate(block_name, block, values, origins, self.params, self.report)
+        if block_name not in self.blocks:
+            self.blocks[block_name] = _block_def(block_name, block, entries)
+        for entry in entries:
             parsed = self.parse_item(entry.item, entry.path, self.model.blocks, in_block=block_name)
             if parsed is None:
                 continue
             kind, type_name, item_args = parsed
-            checker = ObjectChecker(self.catalog, remapped(self.report, entry.remap))
-            layer = self.add_layer(kind, type_name, item_args, entry.path, block=instance, checker=checker)
+            layer = self.add_layer(kind, type_name, item_args, entry.path, block=instance, remap=entry.remap)
             inner = layer.name or _free_name(to_snake_case(type_name), scope)
             if layer.name and layer.name in scope:
                 self.report(entry.path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
@@ -331,6 +343,8 @@ class _Lowering:
                 instance = self.auto_name(to_snake_case(block_name))
             self.claim(instance, item_path + (("name",) if explicit else ()), label)
             layers = self.expand_block(block_name, block, args, item_path, instance)
+            values = {param: args.get(param, default) for param, default in block.params.items()}
+            self.instances.append(BlockInstance(instance, block_name, values, tuple(layer.name for layer in layers)))
             for layer in layers:
                 self.claim(layer.name, layer.path + (layer.cls.name,), layer.label)
                 layer.refs = [self._block_ref(ref, source, layer.scope) for ref in layer.refs]
@@ -386,9 +400,9 @@ class _Lowering:
         order = self.topological_order(inputs)
         if order is None:
             return None
-        nodes = tuple(LayerNode(l.name, l.cls.name, l.cls.kind, l.args, tuple(l.refs), l.path, l.block, l.shares)
-                      for l in order)
-        return Graph(tuple(inputs), nodes, tuple(outputs), sequential=_is_chain(inputs, nodes, outputs))
+        nodes = tuple(_node(layer) for layer in order)
+        return Graph(tuple(inputs), nodes, tuple(outputs), sequential=_is_chain(inputs, nodes, outputs),
+                     blocks=tuple(self.blocks.values()), instances=tuple(self.instances))
 
     def check_arity(self, layer: _Layer) -> None:
         low, high, _ = layer.cls.inputs
@@ -442,6 +456,32 @@ class _Lowering:
         return None
 
 
+def _node(layer: _Layer) -> LayerNode:
+    """The IR node of a lowered item; its arguments stay in the spec's form until `specc.lower.values` describes them."""
+    if layer.shares:
+        return LayerNode(layer.name, layer.cls.name, SHARED_KIND, layer.cls.path, {}, tuple(layer.refs), path=layer.path,
+                         block=layer.block, shares=layer.shares)
+    kwargs = dict(layer.args)
+    trainable = kwargs.pop("trainable", True) if layer.cls.kind == APPLICATION else True
+    return LayerNode(layer.name, layer.cls.name, APPLICATION if layer.cls.kind == APPLICATION else LAYER, layer.cls.path,
+                     kwargs, tuple(layer.refs), takes_list=bool(layer.cls.inputs[2]), trainable=trainable is not False,
+                     path=layer.path, block=layer.block)
+
+
+def _block_def(block_name: str, block: Block, entries: list) -> BlockDef:
+    """The block as a code generator needs it: which arguments of which item are one parameter, whole."""
+    items, whole = [], True
+    for entry in entries:
+        parts = split_object(entry.item)
+        type_name = parts[0] if parts else ""
+        head = len(entry.path) + 1  # bound paths: item path + (type, argument)
+        bound = {path[head]: param for path, param in entry.bound.items() if len(path) == head + 1}
+        if entry.partial or len(bound) != len(entry.bound) or {"name", "inputs"} & set(bound):
+            whole = False  # a parameter inside a longer string or a nested value, or naming a layer
+        items.append(BlockItem(type_name, bound))
+    return BlockDef(block_name, tuple(block.params), dict(block.params), tuple(items), whole)
+
+
 class _Unknown:
     """A reference inside a block to a name the block does not define."""
 
@@ -482,8 +522,9 @@ def _is_chain(inputs, nodes, outputs) -> bool:
     return True
 
 
-def lower_model(model: ModelSection, catalog: Catalog, report: Report, params: dict | None = None) -> Graph | None:
-    """The model section as a Graph; None when `report` was called.
+def lower_graph(model: ModelSection, catalog: Catalog, report: Report,
+                params: dict | None = None) -> tuple[Graph | None, list[ArgumentCheck]]:
+    """The model section as a Graph (None when `report` was called), and the argument checks of its items.
 
     `params` are the spec's resolved params, for `${params.*}` inside block bodies.
     """
@@ -494,5 +535,6 @@ def lower_model(model: ModelSection, catalog: Catalog, report: Report, params: d
         failed = True
         report(*args)
 
-    graph = _Lowering(model, catalog, ObjectChecker(catalog, counting), counting, params or {}).run()
-    return None if failed else graph
+    lowering = _Lowering(model, catalog, counting, params or {})
+    graph = lowering.run()
+    return (None if failed else graph), lowering.checks

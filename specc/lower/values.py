@@ -5,34 +5,27 @@ A spec writes a Keras object as its identifier (`"relu"`, `"adam"`) or as
 stands for: the identifier itself (Keras resolves its own names, so a built
 model's config is exactly what the same hand-written code gives), or a `Call`
 of the catalog's class with its own arguments described the same way,
-recursively. The builder `realize`s a description into Keras objects; the
-code generator prints it as Python. Both read the same description, so they
-cannot disagree. Only names the catalog knows are ever looked up, and only
-under `keras.`: nothing in a spec can name an arbitrary import path.
-
-`realize` imports Keras; `describe` does not.
+recursively. The builder (`specc.build.keras.realize`) makes a description
+into Keras objects; the code generator prints it as Python. Both read the
+same description, made once here, so they cannot disagree. Only names the
+catalog knows are ever looked up, and only under `keras.`: nothing in a spec
+can name an arbitrary import path. Nothing here imports Keras.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
 from typing import Any
 
-from specc.catalog import ArgInfo, ClassInfo, load_catalog
-from specc.lower.graph import to_snake_case
+from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
 from specc.catalog.check import NESTED_KINDS, split_object
+from specc.ir import APPLICATION, SHARED, Call, Graph, LayerNode
+from specc.lower.names import to_snake_case
+from specc.lower.paths import absolute
 
 # Kinds whose identifiers Keras cannot resolve from a string (no `get()` takes them).
 _ALWAYS_INSTANTIATE = {"callback", "schedule"}
 _NAMED_BY_COUNTER = {"optimizer", "metric"}
-
-
-@dataclass(frozen=True)
-class Call:
-    """A Keras constructor call: `path(**kwargs)`, kwargs' values described in turn."""
-
-    path: str  # public Keras path from the catalog, e.g. "keras.regularizers.L2"
-    kwargs: dict[str, Any] = field(default_factory=dict)
 
 
 def describe(kind: str, value: Any) -> Any:
@@ -85,3 +78,19 @@ def describe_per_output(value: Any, kind: str) -> Any:
     if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in load_catalog()[kind].classes):
         return {output: describe_per_output(v, kind) for output, v in value.items()}
     return describe(kind, value)
+
+
+def describe_graph(graph: Graph, catalog: Catalog, positions) -> Graph:
+    """The graph with every node's arguments described; an application's weights file made absolute."""
+    return dataclasses.replace(graph, layers=tuple(_described(node, catalog, positions) for node in graph.layers))
+
+
+def _described(node: LayerNode, catalog: Catalog, positions) -> LayerNode:
+    if node.kind == SHARED:
+        return node
+    kwargs = describe_args(catalog[node.kind].classes[node.type], node.kwargs)
+    weights = kwargs.get("weights")
+    if node.kind == APPLICATION and isinstance(weights, str) and weights != "imagenet":
+        # Like every path in a spec: relative to the file that wrote it.
+        kwargs["weights"] = absolute(weights, node.path + (node.type, "weights"), positions)
+    return dataclasses.replace(node, kwargs=kwargs)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import shutil
 import tempfile
 import types
@@ -26,15 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from specc.errors import Diagnostic, SpecError, dotted
-from specc.ir import Spec
+from specc.ir import Call, Spec
 
 SECTION = ("train", "distribution")
-# The spec's names for tf.distribute's classes and enum members: make_strategy and the generated
-# script (specc.emit_data) both take them from here, never from spec text.
-CROSS_DEVICE_OPS = {"nccl": "NcclAllReduce", "hierarchical_copy": "HierarchicalCopyAllReduce",
-                    "reduction_to_one_device": "ReductionToOneDevice"}
-COMMUNICATION = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}
-_CPU = re.compile(r"(?:^|/)(?:device:)?cpu:(\d+)$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -51,14 +44,9 @@ class ClusterError(Exception):
     """TF_CONFIG is malformed or does not fit the spec: a usage error, said in one line."""
 
 
-def section_of(spec: Spec):
-    train = spec.document.train
-    return train.distribution if train is not None else None
-
-
 def role(spec: Spec, environ=os.environ) -> Role | None:
     """The role TF_CONFIG gives this process, for multi_worker_mirrored; None when it trains alone."""
-    section = section_of(spec)
+    section = spec.distribution
     if section is None or section.strategy != "multi_worker_mirrored" or not environ.get("TF_CONFIG"):
         return None
     try:
@@ -113,8 +101,7 @@ def copy_backups(chief_dir: Path, own_dir: Path, folders: list[Path]) -> None:
 
 
 def _error(spec: Spec, path: tuple, message: str) -> SpecError:
-    location = spec.positions.value(path) if spec.positions is not None else None
-    return SpecError([Diagnostic(message, location, dotted(path))])
+    return SpecError([Diagnostic(message, spec.location(path), dotted(path))])
 
 
 def make_strategy(spec: Spec):
@@ -123,10 +110,10 @@ def make_strategy(spec: Spec):
     Call it before any other TensorFlow work: splitting the CPU into logical devices and
     MultiWorkerMirroredStrategy's collectives both have to be set up before TensorFlow starts.
     """
-    section = section_of(spec)
+    section = spec.distribution
     if section is None:
         return None
-    from specc.build import import_keras
+    from specc.build.keras import import_keras
 
     keras = import_keras()
     if keras.backend.backend() != "tensorflow":
@@ -144,27 +131,16 @@ def make_strategy(spec: Spec):
             _make_devices_exist(spec, tf, section.devices, [SECTION + ("devices", i) for i in range(len(section.devices))])
         ops = section.cross_device_ops
         return tf.distribute.MirroredStrategy(
-            section.devices, cross_device_ops=getattr(tf.distribute, CROSS_DEVICE_OPS[ops])() if ops else None)
+            list(section.devices) if section.devices else None,
+            cross_device_ops=getattr(tf.distribute, ops)() if ops else None)
     options = tf.distribute.experimental.CommunicationOptions(
-        implementation=getattr(tf.distribute.experimental.CommunicationImplementation, COMMUNICATION[section.communication]))
+        implementation=getattr(tf.distribute.experimental.CommunicationImplementation, section.communication))
     return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)
-
-
-def logical_cpus(devices: list[str]) -> int:
-    """How many CPU devices the names need: /cpu:3 needs 4 (a machine has one until it is split)."""
-    return max((int(m.group(1)) for m in map(_CPU.search, devices) if m), default=0) + 1
-
-
-def strategy_devices(section) -> list[str]:
-    """The devices a one_device or mirrored section names."""
-    if section.strategy == "one_device":
-        return [section.device] if section.device else []
-    return list(section.devices or []) if section.strategy == "mirrored" else []
 
 
 def _make_devices_exist(spec: Spec, tf, devices: list[str], paths: list[tuple]) -> None:
     """CPU devices beyond /cpu:0 split the CPU into logical devices; any other missing device is an error."""
-    wanted = logical_cpus(devices)
+    wanted = spec.distribution.logical_cpus
     physical = tf.config.list_physical_devices("CPU")
     if wanted > 1 and len(physical) == 1:
         try:
@@ -185,13 +161,11 @@ def _make_devices_exist(spec: Spec, tf, devices: list[str], paths: list[tuple]) 
 
 def scale_learning_rate(spec: Spec, model, strategy) -> None:
     """`scale_learning_rate: linear`: the optimizer's learning rate times the number of replicas."""
-    section = section_of(spec)
+    section = spec.distribution
     if section is None or section.scale_learning_rate is None or model.optimizer is None:
         return
-    from specc.catalog.check import split_object
-
-    _, args = split_object((spec.resolved.get("compile") or {}).get("optimizer", "rmsprop"))
-    if isinstance((args or {}).get("learning_rate"), dict):
+    optimizer = spec.compile.optimizer if spec.compile is not None else None
+    if optimizer is not None and isinstance(optimizer.kwargs.get("learning_rate"), Call):
         raise _error(spec, SECTION + ("scale_learning_rate",), "cannot scale a learning-rate schedule: scale its "
                      "initial_learning_rate in compile.optimizer instead")
     import numpy as np
@@ -252,13 +226,9 @@ def repair_multi_worker_fit(model, strategy) -> None:
     model.test_step = as_vectors(model.test_step)
 
 
-STRATEGY_CLASSES = {"one_device": "OneDeviceStrategy", "mirrored": "MirroredStrategy",
-                    "multi_worker_mirrored": "MultiWorkerMirroredStrategy"}  # tf.distribute's public names
-
-
 def summary(spec: Spec, strategy, batch_size: int) -> str:
     """One line for the log: which strategy, how many replicas, and how the global batch splits."""
     replicas = int(strategy.num_replicas_in_sync)
     share = f"{batch_size // replicas}" + ("" if batch_size % replicas == 0 else " or so")
-    return (f"{STRATEGY_CLASSES[section_of(spec).strategy]} with {replicas} replica{'s' if replicas != 1 else ''}: "
+    return (f"{spec.distribution.strategy_class} with {replicas} replica{'s' if replicas != 1 else ''}: "
             f"each global batch of {batch_size} is {share} per replica")

@@ -6,6 +6,7 @@ schema module builds on this one, and this one on nothing of specc but errors.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, StrictFloat, StrictInt, StrictStr, WithJsonSchema
@@ -66,6 +67,30 @@ def exactly_the_integer(value: Any) -> Any:
     if type(value) is not int:
         raise PydanticCustomError("specc_version", f"expected 1, the spec language's version; received {describe(value)}")
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """Marks an optional field as added in version `version` of the canonical form (specc.lower.canonical).
+
+    While `version` is above `CANONICAL_VERSION`, the field is left out of the
+    canonical form whenever it holds None, so adding it changes the content
+    hash of no spec written before it existed. Pydantic keeps it as field
+    metadata only: it changes neither validation nor the JSON Schema.
+
+    Args:
+        version: the canonical form's version that adds the field, one above
+            `CANONICAL_VERSION` at the time.
+
+    Example:
+        distribution: Annotated[Union[Distribution, None], Since(2)] = None
+    """
+
+    version: int
+
+    def __post_init__(self) -> None:
+        if type(self.version) is not int or self.version < 2:
+            raise ValueError(f"expected the version that adds the field, 2 or above. Received: version={self.version!r}")
 
 
 class Section(BaseModel):

@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictB
 from pydantic_core import PydanticCustomError
 
 from specc.schema.base import (REQUIRED, Callback, LayerItem, Loss, Metric, Name, Number, Optimizer, PositiveInt, Section,
-                               exactly_the_integer)
+                               Since, exactly_the_integer)
 from specc.schema.data import DataSection
 
 
@@ -139,7 +139,7 @@ class TrainSection(Section):
     callbacks: list[Callback] = Field(default_factory=list)
     mixed_precision: StrictBool = Field(
         False, description="Train with the mixed_float16 policy (float16 compute, float32 weights): fast on GPUs, slow on CPUs.")
-    distribution: Union[Distribution, None] = Field(
+    distribution: Annotated[Union[Distribution, None], Since(2)] = Field(
         None, description="Train with a tf.distribute strategy; batch_size is then the global batch, split across replicas.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from typing import Any
 
 from specc.errors import Diagnostic, Location, SpecError, dotted
@@ -36,28 +37,41 @@ def parse_override(text: str) -> tuple[tuple, Any, Location]:
 
 
 def apply_overrides(source: Source, overrides: list[str]) -> Source:
-    """The source with each `--set KEY=VALUE` applied, in order, and located on the command line."""
+    """The source with each `--set KEY=VALUE` applied, in order, and located on the command line.
+
+    The source's own data is left as it was: every mapping and list on a key's
+    path is copied before the value goes in (copy on write). The YAML reader
+    gives the places an alias (`*a`, `<<: *a`) stands one shared object, so
+    assigning in place would change all of them.
+    """
     data = source.data
     for text in overrides:
         path, value, location = parse_override(text)
         if not isinstance(data, dict):
             raise SpecError([Diagnostic("the spec is not a mapping, so nothing can be set in it", location, "--set")])
-        node = data
-        for depth, part in enumerate(path[:-1]):
-            if isinstance(node, list) and not (isinstance(part, int) and 0 <= part < len(node)):
-                raise SpecError([Diagnostic(f"{dotted(path[:depth])} has {len(node)} items; there is no [{part}]", location, "--set")])
-            child = node.get(part) if isinstance(node, dict) else node[part]
-            if child is None and isinstance(node, dict):
-                child = node[part] = {}
-            if not isinstance(child, (dict, list)):
-                raise SpecError([Diagnostic(f"{dotted(path[:depth + 1])} is not a mapping or list, so it has no "
-                                            f"{path[depth + 1]!r}", location, "--set")])
-            node = child
-        last = path[-1]
-        if isinstance(node, list) and not (isinstance(last, int) and 0 <= last < len(node)):
-            raise SpecError([Diagnostic(f"{dotted(path[:-1])} has {len(node)} items; there is no [{last}]", location, "--set")])
-        if isinstance(node, dict) and isinstance(last, int):
-            raise SpecError([Diagnostic(f"{dotted(path[:-1])} is a mapping; index it by key", location, "--set")])
-        node[last] = value
+        data = _with_value(data, path, value, location)
         source.positions.override(path, location)
-    return source
+    return replace(source, data=data)
+
+
+def _with_value(data: dict, path: tuple, value: Any, location: Location) -> dict:
+    """A copy of `data` with `value` at `path`; only the containers on the path are copied."""
+    root = node = dict(data)
+    for depth, part in enumerate(path[:-1]):
+        if isinstance(node, list) and not (isinstance(part, int) and 0 <= part < len(node)):
+            raise SpecError([Diagnostic(f"{dotted(path[:depth])} has {len(node)} items; there is no [{part}]", location, "--set")])
+        child = node.get(part) if isinstance(node, dict) else node[part]
+        if child is None and isinstance(node, dict):
+            child = {}
+        if not isinstance(child, (dict, list)):
+            raise SpecError([Diagnostic(f"{dotted(path[:depth + 1])} is not a mapping or list, so it has no "
+                                        f"{path[depth + 1]!r}", location, "--set")])
+        child = node[part] = dict(child) if isinstance(child, dict) else list(child)
+        node = child
+    last = path[-1]
+    if isinstance(node, list) and not (isinstance(last, int) and 0 <= last < len(node)):
+        raise SpecError([Diagnostic(f"{dotted(path[:-1])} has {len(node)} items; there is no [{last}]", location, "--set")])
+    if isinstance(node, dict) and isinstance(last, int):
+        raise SpecError([Diagnostic(f"{dotted(path[:-1])} is a mapping; index it by key", location, "--set")])
+    node[last] = value
+    return root

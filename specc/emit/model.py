@@ -1,0 +1,182 @@
+"""The generated build_model(): the graph as a keras.Sequential list or as functional code, and model.compile.
+
+The functional writer dispatches on each node's kind, as the builder does
+(`specc.build.model`): a `layer` is created where it is called, as a person
+writes it; an `application` gets a variable (and `trainable = False` when
+frozen); a `shared` node calls the variable of the layer it shares. Block
+instances become calls of their block's function (`specc.emit.blocks`).
+Layers are created and called in the IR's order, so the same seed gives the
+same weights as `specc.build_model`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from specc.emit import blocks as emit_blocks
+from specc.emit.source import INDENT, LINE_LIMIT, Raw, call_source, file_expression, identifier, literal, source, wrapped
+from specc.ir import APPLICATION, LAYER, SHARED, File, Graph, InputNode, LayerNode, Ref, Spec
+
+
+@dataclass
+class ModelCode:
+    """The body of the generated build_model(): lines, indented one level."""
+
+    lines: list[str] = field(default_factory=list)
+    needs_frozen: bool = False  # the script defines frozen(model) for applications with trainable: false
+    functions: list[str] = field(default_factory=list)  # one per block (specc.emit.blocks)
+
+
+def model_code(spec: Spec, script_dir: Path | None = None) -> ModelCode:
+    """build_model()'s body; `script_dir`: where the script goes, to find files the spec names from there."""
+    graph = spec.graph
+    plan = emit_blocks.plan(graph)
+    code = ModelCode(functions=[emit_blocks.function_source(function, instance, graph.sequential, plan.layers_of(instance))
+                                for function, instance in plan.first_instances()])
+    writer = _Writer(graph, plan, code, script_dir)
+    if graph.sequential:
+        writer.sequential(spec.name)
+    else:
+        writer.functional(spec.name)
+    return code
+
+
+class _Writer:
+    def __init__(self, graph: Graph, plan: emit_blocks.Plan, code: ModelCode, script_dir: Path | None):
+        self.graph, self.plan, self.code, self.script_dir = graph, plan, code, script_dir
+        self.by_name = {node.name: node for node in graph.layers}
+        self.shared = {node.shares for node in graph.layers if node.kind == SHARED}
+        self.taken: set[str] = set()
+        self.tensors: dict[str, str] = {}  # node name -> its variable
+        self.layer_vars: dict[str, str] = {}  # node name -> the variable holding its layer, when it has one
+
+    # -- a node's constructor --------------------------------------------------------------
+
+    def constructor(self, node: LayerNode, indent: str, upstream: list[str] | None = None, room: int = 0) -> str:
+        """The layer's constructor call; `room`: columns the rest of its line takes (`x = ` and `(y)`)."""
+        kwargs = {key: self.value(value) for key, value in node.kwargs.items()}
+        if node.kind == APPLICATION:
+            if "input_shape" not in kwargs and upstream and len(upstream) == 1:
+                kwargs["input_shape"] = Raw(f"tuple({upstream[0]}.shape[1:])")  # as specc.build does
+            kwargs = {"name": node.name, **kwargs}
+        else:
+            kwargs["name"] = node.name
+        arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
+        return wrapped(f"{node.keras_path}(", arguments, ")", indent, room)
+
+    def value(self, value: Any) -> Any:
+        return Raw(file_expression(value, self.script_dir)) if isinstance(value, File) else value
+
+    # -- Sequential ------------------------------------------------------------------------
+
+    def sequential(self, name: str) -> None:
+        items = [input_call(self.graph.inputs[0])] if self.graph.inputs else []
+        for node in self.graph.layers:
+            instance = self.plan.starting_at(node.name)
+            if instance is not None:
+                items.append("*" + emit_blocks.call_source(self.plan.function(instance), instance, None))
+            elif not self.plan.inside(node.name):
+                frozen = node.kind == APPLICATION and not node.trainable
+                text = self.constructor(node, INDENT * 2)
+                items.append(f"frozen({text})" if frozen else text)
+                self.code.needs_frozen |= frozen
+        self.code.lines.append("model = " + wrapped(
+            "keras.Sequential(", [wrapped("[", items, "]", INDENT), f"name={literal(name)}"], ")", ""))
+
+    # -- functional, by node kind ------------------------------------------------------------
+
+    def functional(self, name: str) -> None:
+        for node in self.graph.inputs:
+            self.tensors[node.name] = identifier(node.name, self.taken)
+            self.code.lines.append(f"{self.tensors[node.name]} = {input_call(node)}")
+        write = {LAYER: self.layer, APPLICATION: self.application, SHARED: self.shared_layer}
+        for node in self.graph.layers:
+            if self.plan.inside(node.name):
+                continue  # made by its block's function
+            args = [ref_source(ref, self.tensors) for ref in node.inputs]
+            instance = self.plan.starting_at(node.name)
+            if instance is not None:
+                self.block_call(instance, args)
+            else:
+                write[node.kind](node, args)
+        inputs = [self.tensors[node.name] for node in self.graph.inputs]
+        outputs = [self.tensors[output] for output in self.graph.outputs]
+        self.code.lines.append("model = " + call_source("keras.Model", {
+            "inputs": Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
+            "outputs": Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
+            "name": name}, ""))
+
+    def block_call(self, instance, args: list[str]) -> None:
+        last = instance.nodes[-1]
+        self.tensors[last] = identifier(last, self.taken)
+        call = emit_blocks.call_source(self.plan.function(instance), instance, args[0] if args else "None")
+        self.code.lines.append(f"{self.tensors[last]} = {call}")
+
+    def layer(self, node: LayerNode, args: list[str]) -> None:
+        """A plain layer: created where it is called, unless a shared node calls it again."""
+        if node.name in self.shared:
+            self.call(node, self.layer_variable(node, args), args)
+        else:
+            self.call(node, self.constructor(node, "", args), args, inline=True)
+
+    def application(self, node: LayerNode, args: list[str]) -> None:
+        self.call(node, self.layer_variable(node, args), args)
+
+    def shared_layer(self, node: LayerNode, args: list[str]) -> None:
+        owner = self.by_name[node.shares]
+        self.call(owner, self.layer_variable(owner, args), args, target=node)
+
+    def layer_variable(self, owner: LayerNode, args: list[str]) -> str:
+        """The variable holding `owner`'s layer, assigned on its first use."""
+        if owner.name not in self.layer_vars:
+            variable = self.layer_vars[owner.name] = identifier(f"{owner.name}_layer", self.taken)
+            self.code.lines.append(f"{variable} = {self.constructor(owner, '', args)}")
+            if owner.kind == APPLICATION and not owner.trainable:
+                self.code.lines.append(f"{variable}.trainable = False")
+        return self.layer_vars[owner.name]
+
+    def call(self, owner: LayerNode, layer: str, args: list[str], *, target: LayerNode | None = None,
+             inline: bool = False) -> None:
+        """`x = layer(inputs)` for `target` (default: the owner itself), wrapped to fit the line."""
+        target = target or owner
+        call_args = f"[{', '.join(args)}]" if owner.takes_list else ", ".join(args)
+        variable = self.tensors[target.name] = identifier(target.name, self.taken)
+        room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
+        if inline and len(INDENT) + room + len(layer) > LINE_LIMIT:  # made here: wrap it to fit
+            layer = self.constructor(owner, "", args, room=LINE_LIMIT)
+        self.code.lines.append(f"{variable} = {layer}({call_args})")
+
+
+def input_call(node: InputNode) -> str:
+    kwargs: dict[str, Any] = {"shape": tuple(node.shape)}
+    if node.batch_size is not None:
+        kwargs["batch_size"] = node.batch_size
+    kwargs["dtype"] = node.dtype
+    if node.sparse:
+        kwargs["sparse"] = True
+    if node.ragged:
+        kwargs["ragged"] = True
+    kwargs["name"] = node.name
+    return call_source("keras.Input", kwargs, INDENT * 2)
+
+
+def ref_source(ref: Ref, tensors: dict[str, str]) -> str:
+    return tensors[ref.name] if ref.index is None else f"{tensors[ref.name]}[{ref.index}]"
+
+
+def compile_code(spec: Spec) -> list[str]:
+    """model.compile(...) as build.compile_model calls it, Keras's defaults left out."""
+    section = spec.compile
+    if section is None:
+        return []
+    kwargs: dict[str, Any] = {"optimizer": section.optimizer}
+    for key in ("loss", "metrics", "weighted_metrics", "loss_weights"):
+        if getattr(section, key) is not None:
+            kwargs[key] = getattr(section, key)
+    defaults = {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": "auto", "auto_scale_loss": True}
+    for key, default in defaults.items():
+        if getattr(section, key) != default:
+            kwargs[key] = getattr(section, key)
+    return (INDENT + call_source("model.compile", kwargs, INDENT)).splitlines()

@@ -1,0 +1,184 @@
+"""The last lowering pass: every section of a checked spec as IR nodes, and the spec's canonical form.
+
+The graph's arguments are described (`specc.lower.values`), compile's
+optimizer, losses and metrics become `Call`s or identifiers keyed like
+`Model.compile` takes them, callbacks record which argument holds a file,
+data sources get absolute paths and their transforms are matched to the
+model's inputs and outputs, and the distribution strategy is copied out.
+What cannot be lowered (transforms for an input the model lacks) is reported.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from specc.catalog import Catalog
+from specc.catalog.check import Report, split_object
+from specc.errors import did_you_mean
+from specc.ir import (IMPLICIT_INPUT, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit, Graph,
+                      ImagesSource, KerasSource, NpzSource, Pad, Spec, Transform, Transforms)
+from specc.lower.canonical import canonical_form, content_hash
+from specc.lower.paths import absolute
+from specc.lower.values import describe, describe_graph, describe_optimizer, describe_per_output
+from specc.schema import CompileSection, DataSection, SpecDocument, TrainSection
+from specc.schema.data import KerasDataset
+
+# Callback arguments that name a file or folder, and Keras's own default where it has one (which would
+# land in the working folder): a relative one lives in the run folder.
+FILE_ARGUMENTS = {"ModelCheckpoint": "filepath", "CSVLogger": "filename", "TensorBoard": "log_dir",
+                  "BackupAndRestore": "backup_dir"}
+DEFAULT_FILES = {"TensorBoard": "logs"}
+
+
+def lower_spec(source, document: SpecDocument, data: dict, graph: Graph, catalog: Catalog, report: Report) -> Spec:
+    """The whole IR of a spec whose graph lowered and which validation passed."""
+    positions = source.positions
+    graph = describe_graph(graph, catalog, positions)
+    inputs = tuple(node.name for node in graph.inputs) or (IMPLICIT_INPUT,)
+    train = document.train
+    canonical = canonical_form(document)
+    return Spec(
+        path=source.path, name=document.name, description=document.description, seed=document.seed, graph=graph,
+        compile=lower_compile(document.compile, graph.outputs),
+        fit=lower_fit(train or TrainSection()),
+        data=lower_data(document.data, positions, inputs, graph.outputs, report) if document.data is not None else None,
+        distribution=lower_distribution(train.distribution) if train is not None and train.distribution else None,
+        canonical=canonical, sha256=content_hash(canonical), files=source.files, positions=positions)
+
+
+# -- compile -----------------------------------------------------------------------------
+
+
+def lower_compile(section: CompileSection | None, outputs: tuple[str, ...]) -> Compile | None:
+    if section is None:
+        return None
+    return Compile(
+        optimizer=describe_optimizer(section.optimizer),
+        loss=describe_per_output(section.loss, "loss"),
+        loss_weights=section.loss_weights,
+        metrics=describe_per_output(section.metrics, "metric"),
+        weighted_metrics=describe_per_output(section.weighted_metrics, "metric"),
+        run_eagerly=section.run_eagerly,
+        steps_per_execution=section.steps_per_execution,
+        jit_compile=section.jit_compile,
+        auto_scale_loss=section.auto_scale_loss,
+        loss_names={output: _loss_name(section.loss, output) for output in outputs},
+    )
+
+
+def _loss_name(loss: Any, output: str) -> str | None:
+    """The loss of one output, as a lower-case identifier or class name (None when absent or unusual)."""
+    if isinstance(loss, dict) and output in loss:
+        loss = loss[output]
+    if isinstance(loss, dict) and len(loss) == 1:
+        loss = next(iter(loss))
+    return loss.lower() if isinstance(loss, str) else None
+
+
+# -- train -------------------------------------------------------------------------------
+
+
+def lower_fit(section: TrainSection) -> Fit:
+    return Fit(epochs=section.epochs, batch_size=section.batch_size, shuffle=section.shuffle,
+               validation_freq=section.validation_freq, class_weight=section.class_weight,
+               steps_per_epoch=section.steps_per_epoch, verbose=section.verbose,
+               mixed_precision=section.mixed_precision,
+               callbacks=tuple(_callback(value, ("train", "callbacks", i)) for i, value in enumerate(section.callbacks)))
+
+
+def _callback(value: Any, path: tuple) -> Callback:
+    name, args = split_object(value)
+    key = FILE_ARGUMENTS.get(name)
+    given = (args or {}).get(key, DEFAULT_FILES.get(name)) if key else None
+    return Callback(name, describe("callback", value), path, key if given is not None else None,
+                    given if isinstance(given, str) else None)
+
+
+# The spec's names for tf.distribute's classes and enum members: the strategy made by specc.run.distribute
+# and the generated script's make_strategy() both take them from the IR, never from spec text.
+STRATEGY_CLASSES = {"one_device": "OneDeviceStrategy", "mirrored": "MirroredStrategy",
+                    "multi_worker_mirrored": "MultiWorkerMirroredStrategy"}
+CROSS_DEVICE_OPS = {"nccl": "NcclAllReduce", "hierarchical_copy": "HierarchicalCopyAllReduce",
+                    "reduction_to_one_device": "ReductionToOneDevice"}
+COMMUNICATION = {"auto": "AUTO", "ring": "RING", "nccl": "NCCL"}
+_CPU = re.compile(r"(?:^|/)(?:device:)?cpu:(\d+)$", re.IGNORECASE)
+
+
+def lower_distribution(section) -> Distribution:
+    device = getattr(section, "device", None)
+    devices = getattr(section, "devices", None)
+    named = [device] if device else list(devices or [])
+    ops = getattr(section, "cross_device_ops", None)
+    return Distribution(strategy=section.strategy, strategy_class=STRATEGY_CLASSES[section.strategy], device=device,
+                        devices=tuple(devices) if devices else None,
+                        cross_device_ops=CROSS_DEVICE_OPS[ops] if ops else None,
+                        communication=COMMUNICATION[getattr(section, "communication", "auto")],
+                        scale_learning_rate=section.scale_learning_rate, logical_cpus=logical_cpus(named))
+
+
+def logical_cpus(devices: list[str]) -> int:
+    """How many CPU devices the names need: /cpu:3 needs 4 (a machine has one until it is split)."""
+    return max((int(m.group(1)) for m in map(_CPU.search, devices) if m), default=0) + 1
+
+
+# -- data --------------------------------------------------------------------------------
+
+DATA = ("data",)
+
+
+def lower_data(section: DataSection, positions, inputs: tuple[str, ...], outputs: tuple[str, ...], report: Report) -> Data:
+    return Data(
+        source=_source(section.source, positions),
+        features=_plan(section.features, inputs, "features", "input", report),
+        labels=_plan(section.labels, outputs, "labels", "output", report),
+        validation=section.split.validation, test=section.split.test, shuffle_buffer=section.shuffle_buffer,
+        inputs=inputs, outputs=outputs)
+
+
+def _source(source, positions):
+    at = DATA + ("source",)
+    if source.builtin is not None:
+        return BuiltinSource(source.builtin)
+    if source.keras is not None:
+        given = source.keras
+        if isinstance(given, KerasDataset):
+            return KerasSource(given.name, dict(given.model_extra or {}))
+        return KerasSource(given)
+    if source.npz is not None:
+        npz = source.npz
+        return NpzSource(absolute(npz.path, at + ("npz", "path"), positions), npz.x, npz.y)
+    if source.csv is not None:
+        return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label)
+    images = source.images
+    return ImagesSource(absolute(images.path, at + ("images", "path"), positions), tuple(images.image_size), images.color_mode)
+
+
+def _plan(transforms: Any, names: tuple[str, ...], key: str, what: str, report: Report) -> dict[str, Transforms]:
+    """{model input/output name: its transforms} from the list or the mapping form."""
+    path = DATA + (key,)
+    if isinstance(transforms, list):
+        if not transforms:
+            return {}
+        if len(names) != 1:
+            report(path, ".".join(path), f"a list of transforms is for a model with one {what}; this model has "
+                   f"{len(names)} ({', '.join(names)}): write {key}: {{{names[0]}: [...], ...}}", False)
+            return {}
+        return {names[0]: Transforms(tuple(_transform(t) for t in transforms), path)}
+    plan = {}
+    for name, items in transforms.items():
+        if name not in names:
+            report(path + (name,), ".".join(path), f"'{name}' is not a model {what} (the model's {what}s: "
+                   f"{', '.join(names)})." + did_you_mean(name, names), True)
+        elif items:
+            plan[name] = Transforms(tuple(_transform(t) for t in items), path + (name,))
+    return plan
+
+
+def _transform(transform) -> Transform:
+    argument = transform.argument
+    if transform.kind == "pad":
+        argument = Pad(argument.length, argument.value, argument.padding, argument.truncating)
+    elif isinstance(argument, list):
+        argument = tuple(argument)
+    return Transform(transform.kind, argument)

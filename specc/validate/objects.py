@@ -1,0 +1,74 @@
+"""Keras objects against the catalog: every layer item's arguments, the compile section's
+optimizer, losses and metrics (and the output names they are keyed by), and the callbacks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from specc.catalog import Catalog
+from specc.catalog.check import ObjectChecker, Report
+from specc.errors import describe, did_you_mean, dotted
+from specc.ir import Graph
+from specc.lower.blocks import remapped
+from specc.lower.graph import ArgumentCheck
+from specc.schema import SpecDocument
+
+
+def check_layer_arguments(checks: list[ArgumentCheck], catalog: Catalog, report: Report) -> None:
+    """Every layer item's arguments against its class (block copies: located where their values were written)."""
+    for check in checks:
+        checker = ObjectChecker(catalog, remapped(report, check.remap))
+        checker.check_args(check.cls, check.args, check.path, check.label, reserved=check.reserved)
+        trainable = check.args.get("trainable", True)
+        if check.cls.kind == "application" and not isinstance(trainable, bool):
+            # `trainable` is specc's own key here: applications are functions, and specc sets it on the model.
+            checker.report(check.path + ("trainable",), check.label,
+                           f"trainable: expected true or false; received {describe(trainable)}", False)
+
+
+def check_compile_and_train(document: SpecDocument, data: dict, graph: Graph | None, catalog: Catalog, report: Report) -> None:
+    """Keras objects in `compile` and `train`; output names only when the graph lowered."""
+    checker = ObjectChecker(catalog, report)
+    outputs = list(graph.outputs) if graph is not None else None
+    if document.compile is not None:
+        section = data["compile"]
+        checker.check_object(section.get("optimizer", "rmsprop"), "optimizer", ("compile", "optimizer"), "compile.optimizer")
+        _per_output(section, "loss", "loss", outputs, checker, report)
+        _per_output(section, "metrics", "metric", outputs, checker, report)
+        _per_output(section, "weighted_metrics", "metric", outputs, checker, report)
+        weights = section.get("loss_weights")
+        if isinstance(weights, dict):
+            _check_output_keys(weights, ("compile", "loss_weights"), outputs, report)
+    if document.train is not None:
+        for i, callback in enumerate(data["train"].get("callbacks") or []):
+            checker.check_object(callback, "callback", ("train", "callbacks", i), f"train.callbacks[{i}]")
+
+
+def _per_output(section: dict, key: str, kind: str, outputs: list[str] | None, checker: ObjectChecker, report: Report) -> None:
+    """`loss:`/`metrics:` as one value, a list, or a mapping from output name to either."""
+    value = section.get(key)
+    path = ("compile", key)
+    if value is None:
+        return
+    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in checker.catalog[kind].classes):
+        _check_output_keys(value, path, outputs, report)
+        for output, per_output in value.items():
+            _each(per_output, kind, path + (output,), checker)
+    else:
+        _each(value, kind, path, checker)
+
+
+def _each(value: Any, kind: str, path: tuple, checker: ObjectChecker) -> None:
+    items = value if isinstance(value, list) else [value]
+    for i, item in enumerate(items):
+        item_path = path + (i,) if isinstance(value, list) else path
+        checker.check_object(item, kind, item_path, dotted(item_path))
+
+
+def _check_output_keys(mapping: dict, path: tuple, outputs: list[str] | None, report: Report) -> None:
+    if outputs is None:
+        return
+    for name in mapping:
+        if name not in outputs:
+            report(path + (name,), dotted(path), f"'{name}' is not a model output (outputs: {', '.join(outputs)})."
+                   + did_you_mean(name, outputs), True)
