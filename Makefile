@@ -4,6 +4,7 @@
 #   make bench   run the benchmarks (see bench/README.md)
 #   make generated  regenerate the checked-in generated files (catalog, JSON Schema)
 #   make golden  regenerate tests/golden/ (the scripts specc codegen writes for specs/)
+#   make cases   rewrite the spec cases' expectations and IR goldens from specc's output (see tests/cases/README.md)
 
 PYTHON ?= python3
 VENV ?= .venv
@@ -11,7 +12,7 @@ PY := $(VENV)/bin/python
 # Keras reads ~/.keras/keras.json when this is unset; specc never leaves it to chance.
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: run test bench generated golden graphviz
+.PHONY: run test bench generated golden cases graphviz
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,3 +44,8 @@ generated: $(VENV)/.installed
 # The golden copies of the scripts `specc codegen` writes for specs/ (tests/test_emit.py compares them).
 golden: $(VENV)/.installed
 	$(VENV)/bin/specc codegen specs --out-dir tests/golden
+
+# The `# expect:` lines of tests/cases/{invalid,build_errors} and the `.ir` goldens of the valid cases and specs/
+# (tests/test_cases.py compares them). One case: .venv/bin/python tests/update_cases.py CASE...
+cases: $(VENV)/.installed
+	$(PY) tests/update_cases.py

@@ -39,5 +39,18 @@ def build_model(spec: "Spec | str | os.PathLike", *, compile: bool = True):
     return build(spec, compile=compile)
 
 
-# Importing it is cheap: specc.run imports Keras only when it trains.
-from specc.run import TrainResult, train  # noqa: E402
+def train(spec: "Spec | str | os.PathLike", *, overrides: Sequence[str] = (), out: "str | os.PathLike | None" = None,
+          resume: bool = False):
+    """Train the spec's model on its data into a run folder; see `specc.run.train.train`."""
+    from specc.run.train import train as run
+
+    return run(spec, overrides=overrides, out=out, resume=resume)
+
+
+def __getattr__(name: str):
+    # TrainResult is imported when asked for: `specc validate` never needs the training modules.
+    if name == "TrainResult":
+        from specc.run.train import TrainResult
+
+        return TrainResult
+    raise AttributeError(f"module 'specc' has no attribute {name!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from enum import IntEnum
 from pathlib import Path
@@ -213,7 +214,8 @@ def save_model_atomic(model, path: Path) -> None:
 def run_train(args: argparse.Namespace) -> Exit:
     """`specc train`: a thin layer over `specc.train`; Ctrl-C says how to resume."""
     from specc.run.distribute import ClusterError
-    from specc.run.train import RunFolderError, TrainingInterrupted, resume_command, train
+    from specc.run.folder import train_command
+    from specc.run.train import RunFolderError, TrainingInterrupted, train
     from specc.run.workers import RESUME_COMMAND
 
     spec = load_or_report(args.spec, args.overrides)
@@ -229,7 +231,7 @@ def run_train(args: argparse.Namespace) -> Exit:
     except (RunFolderError, ClusterError) as err:
         raise UsageError(str(err)) from None
     except TrainingInterrupted as err:
-        again = os.environ.get(RESUME_COMMAND) or resume_command(args.spec, args.overrides, args.out)
+        again = os.environ.get(RESUME_COMMAND) or shlex.join(train_command(args.spec, args.overrides, args.out, resume=True))
         print(f"specc: interrupted; {err.run_dir} keeps every completed epoch. Continue with --resume:\n"
               f"  {again}", file=sys.stderr)
         return Exit.INTERRUPTED

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
+from specc.codes import Code
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -25,17 +27,22 @@ class Location:
 
 @dataclass(frozen=True, slots=True)
 class Diagnostic:
-    """One problem: where it is, which part of the spec, and what is wrong.
+    """One problem: what kind it is, where it is, which part of the spec, and what is wrong.
 
-    `where` names the spec object, as a person reads it:
-    `model.layers[3] (Dense)`; `message` says what is wrong with it, starting
-    with the argument when there is one: `units: Input should be greater
-    than 0`.
+    `code` is the kind of mistake (`K102`, a `specc.codes.Code`): stable, where
+    the message's text may change. `where` names the spec object, as a person
+    reads it: `model.layers[3] (Dense)`; `message` says what is wrong with it,
+    starting with the argument when there is one: `units: Input should be
+    greater than 0`.
     """
 
+    code: str
     message: str
     location: Location | None = None
     where: str = ""
+
+    def __post_init__(self) -> None:
+        Code(self.code)  # a ValueError for a code that specc.codes does not define: a bug in specc
 
     def format(self) -> str:
         prefix = f"{self.location}: error: " if self.location else "error: "
@@ -47,6 +54,7 @@ class Diagnostic:
             "file": loc.file if loc else None,
             "line": loc.line if loc else None,
             "column": loc.column if loc else None,
+            "code": str(self.code),
             "where": self.where,
             "message": self.message,
         }

@@ -104,6 +104,7 @@ class LayerNode:
     inputs: tuple[Ref, ...]
     takes_list: bool = False  # called as layer([a, b]) (Add, Concatenate) rather than layer(a, b)
     trainable: bool = True
+    shape_from_input: bool = False  # an application without input_shape: built for the shape of its one input
     path: tuple = ()  # the spec item it came from
     block: str | None = None  # the block instance it belongs to, if any
     shares: str | None = None  # SHARED: the node whose layer is applied again
@@ -333,8 +334,9 @@ def dump(spec: Spec) -> str:
     lines: list[str] = []
     skip = {"positions", "canonical", "sha256", "files", "path"}
     for item in dataclasses.fields(spec):
-        if item.name not in skip:
-            _dump(item.name, getattr(spec, item.name), "", lines)
+        value = getattr(spec, item.name)
+        if item.name not in skip and value is not None and value != "":
+            _dump(item.name, value, "", lines)
     return "\n".join(lines) + "\n"
 
 

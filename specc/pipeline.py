@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from pydantic import ValidationError
 
 from specc.catalog import Catalog, load_catalog
+from specc.codes import Code
 from specc.ir import Graph, Spec
 from specc.lower import sections
 from specc.lower.graph import ArgumentCheck, lower_graph
@@ -96,9 +97,9 @@ def compile_source(source: Source, catalog: Catalog | None = None) -> Spec:
     report = Collector(source.positions)
     data = source.data
     if data is None:
-        report((), "", "the file is empty: a spec starts with `specc: 1`")
+        report(Code.WRONG_TYPE, (), "", "the file is empty: a spec starts with `specc: 1`")
     elif not isinstance(data, dict):
-        report((), "", f"a spec is a mapping of sections (specc, name, model, ...); received a {_yaml_type(data)}")
+        report(Code.WRONG_TYPE, (), "", f"a spec is a mapping of sections (specc, name, model, ...); received a {_yaml_type(data)}")
     report.raise_if_any()
     unit = Unit(source, catalog or load_catalog(), report, data)
     for _, run in PASSES:

@@ -10,10 +10,9 @@
    specc's names are checked against Keras's), every layer's `get_config()`,
    output shapes, parameter counts, initial weights (element-wise) and the
    compile configuration.
-2. tests/cases/build_errors/*.yaml: specs that validate but cannot be built.
-   Each ends with `# expect: LINE:COL: WHERE: MESSAGE` lines, compared exactly
-   (the format of tests/cases/invalid); a `# xfail: REASON` line marks a case
-   that shows a known product bug (strict: it fails loudly once fixed).
+2. `specc check` on specs that validate but cannot be built. The cases in
+   tests/cases/build_errors themselves (each fails at build_model with exactly
+   its `# expect:` lines) are run by tests/test_cases.py, with every other case.
 """
 
 from __future__ import annotations
@@ -35,10 +34,10 @@ from specc.cli import main
 import keras  # noqa: E402  (tests/conftest.py sets KERAS_BACKEND=tensorflow first)
 from keras import layers, optimizers, losses, regularizers, initializers, constraints
 
+from spec_cases import expectations  # tests/spec_cases.py: the `# expect:` lines of a case
+
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-CASES = ROOT / "tests" / "cases"
-BUILD_ERRORS = CASES / "build_errors"
 
 
 @pytest.fixture(autouse=True)
@@ -422,26 +421,6 @@ def test_imagenet_weights_offline_is_a_located_error(tmp_path):
 def run_specc(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "specc", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**os.environ, "KERAS_BACKEND": "tensorflow", **(env or {})}, timeout=300)
-
-
-def expectations(path: Path | str) -> list[str]:
-    prefix = "# expect: "
-    return [line[len(prefix):] for line in Path(path).read_text(encoding="utf-8").splitlines() if line.startswith(prefix)]
-
-
-BUILD_ERROR_CASES = sorted(str(p.relative_to(ROOT)) for p in BUILD_ERRORS.glob("*.yaml"))
-
-
-@pytest.mark.parametrize("case", BUILD_ERROR_CASES, ids=lambda p: Path(p).stem)
-def test_build_error_is_located(case: str):
-    expected = expectations(case)
-    assert expected, f"{case} has no '# expect:' lines"
-    specc.load(case)  # it validates: the problem only shows when Keras builds it
-    with pytest.raises(specc.SpecError) as raised:
-        build_model(case)
-    assert [d.format().split(": error: ", 1)[1] if Path(d.location.file) != Path(case) else
-            f"{d.location.line}:{d.location.column}: " + d.format().split(": error: ", 1)[1]
-            for d in raised.value.diagnostics] == expected
 
 
 def located(case: str) -> list[str]:

@@ -361,7 +361,7 @@ def test_json_for_an_invalid_file_matches_the_text(capsys, in_tmp):
     assert entry["valid"] is False
     assert len(entry["errors"]) == len(MANY_DIAGNOSTICS)
     for error in entry["errors"]:
-        assert set(error) == {"file", "line", "column", "where", "message"}
+        assert set(error) == {"file", "line", "column", "code", "where", "message"}
         assert error["file"] == "many.yaml"
         assert isinstance(error["line"], int) and error["line"] >= 1
         assert isinstance(error["column"], int) and error["column"] >= 1

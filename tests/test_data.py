@@ -141,8 +141,8 @@ def test_transforms_one_by_one():
     assert transforms.one_hot(np.array([[2], [0]]), 3).tolist() == [[0, 0, 1], [1, 0, 0]]  # (n, 1) labels, as cifar10's
     assert transforms.one_hot(np.array([1.0, 0.0]), 2).tolist() == [[0, 1], [1, 0]]
     sequences = np.array([[1, 2, 3], [4], [5, 6, 7, 8, 9]], dtype=object)
-    assert transforms.pad(sequences, Pad(length=3)).tolist() == [[1, 2, 3], [0, 0, 4], [7, 8, 9]]
-    assert transforms.pad(sequences, Pad(length=4, padding="post", truncating="post", value=-1)).tolist() == [
+    assert transforms.APPLY["pad"](sequences, Pad(length=3)).tolist() == [[1, 2, 3], [0, 0, 4], [7, 8, 9]]
+    assert transforms.pad(sequences, length=4, padding="post", truncating="post", value=-1).tolist() == [
         [1, 2, 3, -1], [4, -1, -1, -1], [5, 6, 7, 8]]
 
 
@@ -367,15 +367,25 @@ def epochs(dataset, n: int) -> list[list[int]]:
     return [np.concatenate([x.numpy()[:, 0] for x, _ in dataset]).astype(int).tolist() for _ in range(n)]
 
 
-def test_to_dataset_batches_prefetches_and_reshuffles_each_epoch():
+def test_to_dataset_batches_prefetches_and_reshuffles_each_epoch(monkeypatch):
     import tensorflow as tf
 
+    prefetched = []  # (buffer size, the dataset prefetch returned), through tf.data's public method
+    prefetch = tf.data.Dataset.prefetch
+
+    def spy(self, buffer_size, *args, **kwargs):
+        result = prefetch(self, buffer_size, *args, **kwargs)
+        prefetched.append((buffer_size, result))
+        return result
+
+    monkeypatch.setattr(tf.data.Dataset, "prefetch", spy)
     n = 100
     arrays = Arrays({"input": np.repeat(np.arange(n, dtype=np.float32)[:, None], 3, 1)}, {"out": np.arange(n) % 2})
     dataset = to_dataset(arrays, 32, shuffle=True, seed=3, shuffle_buffer=None)
     x_spec, y_spec = dataset.element_spec
     assert x_spec.shape.as_list() == [None, 3] and x_spec.dtype == tf.float32 and y_spec.shape.as_list() == [None]
-    assert type(dataset).__name__ == "_PrefetchDataset"
+    [(buffer_size, last)] = prefetched
+    assert buffer_size == tf.data.AUTOTUNE and last is dataset  # prefetching, tuned by tf.data, is the last step
     first, second = epochs(dataset, 2)
     assert [len(x) for x, _ in dataset] == [32, 32, 32, 4]
     assert sorted(first) == list(range(n)) and first != list(range(n)) and first != second  # a new order each epoch
@@ -625,13 +635,15 @@ def test_class_indices_for_a_one_hot_loss_are_located():
     assert problem.endswith("error: data.source: the labels are class indices (shape [] per sample), but the loss "
                             "categorical_crossentropy takes one-hot labels, shaped like the model's output [10]: add "
                             "`- one_hot: 10` to data.labels, or use sparse_categorical_crossentropy")
-    assert problem.startswith(f"{QUICKSTART_SPEC}:18:11: ")
+    line, column = position(QUICKSTART_SPEC, "{builtin: digits}")  # data.source
+    assert problem.startswith(f"{QUICKSTART_SPEC}:{line}:{column}: ")
 
 
 def test_one_hot_labels_for_a_sparse_loss_are_located():
     (problem,) = label_problems(["compile.loss=sparse_categorical_crossentropy"])
-    assert f"{QUICKSTART_SPEC}:20:12: error: data.labels[0]: the labels have shape [10] per sample, but the loss " \
-           "sparse_categorical_crossentropy takes class indices" in problem
+    line, column = position(QUICKSTART_SPEC, "{one_hot: 10}")  # data.labels[0]
+    assert f"{QUICKSTART_SPEC}:{line}:{column}: error: data.labels[0]: the labels have shape [10] per sample, but " \
+           "the loss sparse_categorical_crossentropy takes class indices" in problem
 
 
 def test_labels_of_another_width_than_the_output_are_located():

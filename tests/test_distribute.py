@@ -104,6 +104,11 @@ def test_workers_flag_needs_a_multi_worker_spec(tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "run").exists()
 
 
+def last_line(path: Path) -> int:
+    """The line number of a file's last line: the one a test appended to an example spec."""
+    return len(path.read_text(encoding="utf-8").splitlines())
+
+
 def test_another_backend_is_refused_not_silently_run_on_one_device(tmp_path, monkeypatch):
     import keras
 
@@ -113,7 +118,7 @@ def test_another_backend_is_refused_not_silently_run_on_one_device(tmp_path, mon
     with pytest.raises(SpecError) as raised:
         distribute.make_strategy(specc.load(spec_path))
     (diagnostic,) = raised.value.diagnostics
-    assert diagnostic.where == "train.distribution" and diagnostic.location.line == 25
+    assert diagnostic.where == "train.distribution" and diagnostic.location.line == last_line(spec_path)
     assert diagnostic.message.startswith("tf.distribute strategies run on the TensorFlow backend, and KERAS_BACKEND is jax")
 
 
@@ -123,7 +128,7 @@ def test_a_device_the_machine_lacks_is_located(tmp_path):
     with pytest.raises(SpecError) as raised:
         distribute.make_strategy(specc.load(spec_path))
     (diagnostic,) = raised.value.diagnostics
-    assert diagnostic.where == "train.distribution.devices[1]" and diagnostic.location.line == 25
+    assert diagnostic.where == "train.distribution.devices[1]" and diagnostic.location.line == last_line(spec_path)
     assert diagnostic.message.startswith("no device /gpu:7 here (this process has /cpu:0")
 
 

@@ -421,3 +421,36 @@ def test_generated_quickstart_script_trains_end_to_end(tmp_path):
     metrics = json.loads(metrics_line)
     assert metrics["accuracy"] >= 0.95, metrics
     assert (tmp_path / "out" / "model.keras").is_file()
+
+
+# -- one source: the script's transforms and repair are specc's own code ----------------------
+
+
+def test_the_scripts_transforms_and_repair_are_specc_runtime_code(tmp_path):
+    import inspect
+
+    from specc.data import transforms
+    from specc.run.distribute import repair_multi_worker_fit
+
+    scripts = write_data_scripts(tmp_path)  # together they use every transform
+    texts = "\n".join(script.read_text(encoding="utf-8") for script in scripts.values())
+    for function in (transforms.TransformError, transforms.check_numeric, transforms.rescale, transforms.reshape,
+                     transforms.cast, transforms.one_hot, transforms.pad):
+        assert inspect.getsource(function) in texts, function.__name__
+    assert "def apply(" not in texts and "APPLY" not in texts  # specc's own dispatch stays in specc
+    cluster = render_script(specc.load("specs/quickstart_cluster.yaml"), "specs/quickstart_cluster.yaml")
+    assert inspect.getsource(repair_multi_worker_fit) in cluster
+    assert "def repair_multi_worker_fit" not in render_script(specc.load("specs/quickstart.yaml"), "specs/quickstart.yaml")
+
+
+def test_runtime_source_takes_what_a_function_uses_and_refuses_imports_the_script_lacks():
+    from specc.emit.runtime import runtime_source
+
+    text = runtime_source("specc.data.transforms", ["cast"])
+    assert [line for line in text.splitlines() if line.startswith(("def ", "class "))] == [
+        "class TransformError(ValueError):", "def check_numeric(x: np.ndarray, kind: str) -> None:",
+        "def cast(x: np.ndarray, dtype: str) -> np.ndarray:"]  # in the file's order
+    with pytest.raises(ValueError, match="needs `import numpy as np`, which the script does not have"):
+        runtime_source("specc.data.transforms", ["cast"], imports=())
+    with pytest.raises(ValueError, match="has no top-level 'apply_all'"):
+        runtime_source("specc.data.transforms", ["apply_all"])

@@ -312,9 +312,9 @@ def test_a_run_killed_after_training_finishes_without_training_again(quickstart,
 
 
 def test_a_run_that_fails_before_its_first_epoch_leaves_nothing_behind(tmp_path):
-    """Labels that do not fit the loss fail in Keras at the first batch (or, once data checks them, before it);
-    either way the next try needs no --resume."""
-    with pytest.raises((ValueError, specc.SpecError)):
+    """Labels that do not fit the loss are a located spec error, found before the first epoch: the next try needs
+    no --resume."""
+    with pytest.raises(specc.SpecError, match="the labels are class indices"):
         specc.train(QUICKSTART, overrides=["data.labels=[]", "train.verbose=0"], out=tmp_path / "run")
     assert not (tmp_path / "run").exists()
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from specc.build.keras import import_keras, keras_callable, keras_message, realize
+from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import APPLICATION, LAYER, SHARED, Graph, LayerNode, Ref, Spec
 
@@ -78,12 +79,12 @@ class _Builder:
 
     def make_application(self, node: LayerNode, upstream: list | None = None):
         args = realize(node.kwargs)
-        if "input_shape" not in args and upstream and len(upstream) == 1:
-            args["input_shape"] = tuple(upstream[0].shape[1:])  # what the application is applied to
+        if node.shape_from_input and upstream:  # a functional model: the shape of the tensor it is applied to
+            args["input_shape"] = tuple(upstream[0].shape[1:])
         try:
             model = keras_callable(node.keras_path)(name=node.name, **args)
         except Exception as err:
-            raise self.error(node, _application_failure(err, args.get("weights")), at="weights"
+            raise self.error(Code.APPLICATION, node, _application_failure(err, args.get("weights")), at="weights"
                              if args.get("weights") == "imagenet" else None) from None
         model.trainable = node.trainable
         return model
@@ -107,7 +108,7 @@ class _Builder:
         elif [_shape(t) for t in inputs] != [_shape(t) for t in self.first_call[owner.name]]:
             # Keras would accept the call and fail only when training, deep in TensorFlow.
             built = ", ".join(_shape(t) for t in self.first_call[owner.name])
-            raise self.error(node, f"'{owner.name}' was built for input{'s' if len(inputs) > 1 else ''} of shape {built}; "
+            raise self.error(Code.SHARED_SHAPE, node, f"'{owner.name}' was built for input{'s' if len(inputs) > 1 else ''} of shape {built}; "
                                    f"a shared layer needs the same here, but gets {', '.join(_shape(t) for t in inputs)}",
                              at="inputs")
         return self.call(owner, self.layers[owner.name], inputs)
@@ -116,7 +117,7 @@ class _Builder:
         try:
             return make()
         except Exception as err:  # Keras raises ValueError, TypeError, ... for bad arguments
-            raise self.error(node, f"Keras cannot create it: {keras_message(err)}") from None
+            raise self.error(Code.KERAS_REFUSED, node, f"Keras cannot create it: {keras_message(err)}") from None
 
     @staticmethod
     def call(node: LayerNode, layer, tensors: list):
@@ -157,7 +158,7 @@ class _Builder:
                 raise
             except Exception as err:
                 shapes = ", ".join(_shape(t) for t in inputs)
-                raise self.error(node, f"cannot be applied to input{'s' if len(inputs) > 1 else ''} of shape "
+                raise self.error(Code.SHAPE_REFUSED, node, f"cannot be applied to input{'s' if len(inputs) > 1 else ''} of shape "
                                        f"{shapes}: {keras_message(err)}") from None
         if check_only:
             return None
@@ -177,19 +178,19 @@ class _Builder:
         value = tensors[ref.name]
         several = isinstance(value, (list, tuple))
         if ref.index is None and several:
-            raise self.error(node, f"'{ref.name}' has {len(value)} outputs: pick one, e.g. '{ref.name}[0]'", at="inputs")
+            raise self.error(Code.OUTPUT_INDEX, node, f"'{ref.name}' has {len(value)} outputs: pick one, e.g. '{ref.name}[0]'", at="inputs")
         if ref.index is not None:
             if not several:
-                raise self.error(node, f"'{ref.name}' has one output, so '{ref}' does not exist: write '{ref.name}'", at="inputs")
+                raise self.error(Code.OUTPUT_INDEX, node, f"'{ref.name}' has one output, so '{ref}' does not exist: write '{ref.name}'", at="inputs")
             if ref.index >= len(value):
-                raise self.error(node, f"'{ref.name}' has {len(value)} outputs (0 to {len(value) - 1}); there is no '{ref}'", at="inputs")
+                raise self.error(Code.OUTPUT_INDEX, node, f"'{ref.name}' has {len(value)} outputs (0 to {len(value) - 1}); there is no '{ref}'", at="inputs")
             return value[ref.index]
         return value
 
     def tensor_for_output(self, name: str, tensors: dict):
         value = tensors[name]
         if isinstance(value, (list, tuple)):
-            raise SpecError([Diagnostic(f"'{name}' has {len(value)} outputs; a model output must be one tensor",
+            raise SpecError([Diagnostic(Code.OUTPUT_INDEX, f"'{name}' has {len(value)} outputs; a model output must be one tensor",
                                         self._location(("model", "outputs")), "model.outputs")])
         return value
 
@@ -209,7 +210,7 @@ class _Builder:
             actual = tuple(tensors[node.inputs[0].name].shape[1:])
             if len(actual) != len(declared) or any(d is not None and a is not None and d != a
                                                    for d, a in zip(declared, actual)):
-                raise self.error(node, f"input_shape {tuple(declared)} does not match the shape of its input "
+                raise self.error(Code.INPUT_SHAPE_IGNORED, node, f"input_shape {tuple(declared)} does not match the shape of its input "
                                        f"'{node.inputs[0]}', {actual}: Keras would ignore input_shape here. Fix one "
                                        "of them (the model's input shape is declared in model.inputs)", at="input_shape")
 
@@ -231,7 +232,7 @@ class _Builder:
                 seen.add(name)
                 node = producers[name]
                 if node.type == "Dense" and node.inputs and len(tensors[node.inputs[0].name].shape) >= 4:
-                    raise self.error(node, f"Dense was given a {len(tensors[node.inputs[0].name].shape)}-D input of shape "
+                    raise self.error(Code.MISSING_FLATTEN, node, f"Dense was given a {len(tensors[node.inputs[0].name].shape)}-D input of shape "
                                            f"{_shape(tensors[node.inputs[0].name])} and applies to its last axis only, so the model "
                                            f"output '{output}' has shape {_shape(tensors[output])}: add a Flatten (or "
                                            "GlobalAveragePooling2D) layer before it")
@@ -242,13 +243,13 @@ class _Builder:
     def _location(self, path: tuple):
         return self.spec.location(path)
 
-    def error(self, node: LayerNode, message: str, at: str | None = None) -> SpecError:
+    def error(self, code: Code, node: LayerNode, message: str, at: str | None = None) -> SpecError:
         type_key = "Shared" if node.kind == SHARED else node.type
         path = node.path + (type_key,) + ((at,) if at else ())
         where = f"{dotted(node.path)} ({node.type})"
         if node.block:
             where += f" in block instance '{node.block}'"
-        return SpecError([Diagnostic(message, self._location(path), where)])
+        return SpecError([Diagnostic(code, message, self._location(path), where)])
 
 
 def _application_failure(err: Exception, weights: Any) -> str:

@@ -20,16 +20,38 @@ from annotated_types import Ge, Gt, Le, Lt
 from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo
+from specc.codes import Code
 from specc.errors import describe, did_you_mean
 from specc.lower.interpolate import Deferred
 from specc.resources import data_dir
 
-# report(path, where, message, at_key): `path` locates the problem in the spec,
-# `where` names the object as a person reads it (`model.layers[3] (Dense)`),
-# and at_key points at the mapping key rather than its value.
-Report = Callable[[tuple, str, str, bool], None]
+# report(code, path, where, message, at_key): `code` is the kind of mistake (specc.codes),
+# `path` locates the problem in the spec, `where` names the object as a person reads it
+# (`model.layers[3] (Dense)`), and at_key points at the mapping key rather than its value.
+Report = Callable[[Code, tuple, str, str, bool], None]
 
 NESTED_KINDS = ("activation", "initializer", "regularizer", "constraint")
+OBJECT_ARGUMENTS = (*NESTED_KINDS, "learning_rate", "layer")  # argument types whose values are Keras objects
+
+
+def object_kind(arg: ArgInfo, value: Any) -> str | None:
+    """The catalog kind in which a value of this argument is written; None for a plain value.
+
+    The one rule for validation and lowering alike: nested objects are of their argument's kind,
+    except that Keras takes any callable as an activation (a layer such as LeakyReLU included);
+    a learning rate is a number or a schedule; a `layer` argument (Bidirectional's) is a layer.
+    """
+    if arg.type in NESTED_KINDS:
+        return "layer" if arg.type == "activation" and isinstance(value, dict) else arg.type
+    if arg.type == "learning_rate":
+        return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "schedule"
+    return "layer" if arg.type == "layer" else None
+
+
+def is_per_output(value: Any, kind: str, catalog: Catalog) -> bool:
+    """Whether a loss or metrics value maps output names to values, rather than being one object
+    (`{Huber: {delta: 2}}` is one loss; `{cls: mse}` is per output)."""
+    return isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in catalog[kind].classes)
 
 
 @cache
@@ -110,7 +132,7 @@ class ObjectChecker:
         parts = split_object(value)
         if parts is None:
             shape = f"a mapping with {len(value)} keys" if isinstance(value, dict) else describe(value)
-            self.report(path, label, f"expected a {kind} name or a one-key mapping {{ClassName: {{arguments}}}}; received {shape}", False)
+            self.report(Code.WRONG_TYPE, path, label, f"expected a {kind} name or a one-key mapping {{ClassName: {{arguments}}}}; received {shape}", False)
             return None
         name, args = parts
         if isinstance(value, str):
@@ -120,14 +142,14 @@ class ObjectChecker:
             if cls is not None:
                 self._check_required(cls, {}, path, label)
                 return cls
-            self.report(path, label, f"unknown {kind} '{name}'." + did_you_mean(name, catalog_kind.names()), False)
+            self.report(Code.UNKNOWN_CLASS, path, label, f"unknown {kind} '{name}'." + did_you_mean(name, catalog_kind.names()), False)
             return None
         cls = catalog_kind.classes.get(name)
         if cls is None:
             hint = did_you_mean(name, catalog_kind.classes)
             if name in catalog_kind.identifiers:
                 hint = f" '{name}' takes no arguments: write it as a plain string, or use its class."
-            self.report(path + (name,), label, f"unknown {kind} class '{name}'." + hint, True)
+            self.report(Code.UNKNOWN_CLASS, path + (name,), label, f"unknown {kind} class '{name}'." + hint, True)
             return None
         self.check_args(cls, args, path + (name,), f"{label} ({name})")
         return cls
@@ -139,7 +161,7 @@ class ObjectChecker:
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            self.report(path, label, f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
+            self.report(Code.WRONG_TYPE, path, label, f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
             return
         for key, value in args.items():
             if key in reserved:
@@ -147,7 +169,7 @@ class ObjectChecker:
             arg = cls.args.get(key) if isinstance(key, str) else None
             if arg is None:
                 hint = did_you_mean(key, [*cls.args, *reserved])
-                self.report(path + (key,), label, f"unknown argument '{key}' for {cls.path}.{hint}", True)
+                self.report(Code.UNKNOWN_ARGUMENT, path + (key,), label, f"unknown argument '{key}' for {cls.path}.{hint}", True)
                 continue
             self.check_value(cls, arg, value, path + (key,), label)
         self._check_required(cls, args, path, label)
@@ -156,24 +178,15 @@ class ObjectChecker:
         missing = [name for name in cls.required if name not in args]
         if missing:
             names = ", ".join(missing)
-            self.report(path, label, f"missing required argument{'s' if len(missing) > 1 else ''} {names}", False)
+            self.report(Code.MISSING_ARGUMENT, path, label, f"missing required argument{'s' if len(missing) > 1 else ''} {names}", False)
 
     def check_value(self, cls: ClassInfo, arg: ArgInfo, value: Any, path: tuple, label: str) -> None:
         if isinstance(value, Deferred):
             return  # an unresolved ${...}, already reported
-        if arg.type in NESTED_KINDS:
-            if value is None:
-                return
-            # Keras takes any callable as an activation, a layer such as LeakyReLU included.
-            kind = "layer" if arg.type == "activation" and isinstance(value, dict) else arg.type
-            self.check_object(value, kind, path, f"{label}: {arg.name}")
-            return
-        if arg.type == "learning_rate":
-            if not isinstance(value, (int, float)) or isinstance(value, bool):
-                self.check_object(value, "schedule", path, f"{label}: {arg.name}")
-            return
-        if arg.type == "layer":
-            self.check_object(value, "layer", path, f"{label}: {arg.name}")
+        if arg.type in OBJECT_ARGUMENTS:
+            kind = object_kind(arg, value)
+            if kind is not None and not (value is None and arg.type in NESTED_KINDS):
+                self.check_object(value, kind, path, f"{label}: {arg.name}")
             return
 
         rule = rule_for(cls, arg.name)
@@ -182,9 +195,9 @@ class ObjectChecker:
             try:
                 adapter.validate_python(value)
             except ValidationError as err:
-                self.report(path, label, f"{arg.name}: {_first_error(err)} (received {describe(value)})", False)
+                self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {_first_error(err)} (received {describe(value)})", False)
                 return
         choices = rule.get("choices")
         if choices and isinstance(value, str) and value.lower() not in choices:
             allowed = ", ".join(repr(c) for c in choices)
-            self.report(path, label, f"{arg.name}: expected one of {allowed}; received {value!r}." + did_you_mean(value, choices), False)
+            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: expected one of {allowed}; received {value!r}." + did_you_mean(value, choices), False)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from specc.codes import Code
 from specc.data.arrays import Arrays, Splits
 from specc.data.checks import check_class_weight, check_labels, check_shapes
 from specc.data.locate import Locator
@@ -46,7 +47,7 @@ def load_arrays(spec) -> Splits:
     locate = Locator(spec)
     section = spec.data
     if section is None:
-        raise locate.error((), "the spec has no `data:` section to train on; add one, e.g. data: {source: {builtin: digits}}",
+        raise locate.error(Code.NO_DATA, (), "the spec has no `data:` section to train on; add one, e.g. data: {source: {builtin: digits}}",
                            where="data")
     inputs, outputs = list(section.inputs), list(section.outputs)
     feature_plan, label_plan = section.features, section.labels
@@ -69,16 +70,16 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
     if isinstance(part, dict):
         for name in part:
             if name not in names:
-                raise locate.error(at + (name,), f"'{name}' is not a model {what} (the model's {what}s: {', '.join(names)})."
+                raise locate.error(Code.UNKNOWN_REFERENCE, at + (name,), f"'{name}' is not a model {what} (the model's {what}s: {', '.join(names)})."
                                    + did_you_mean(name, names), at_key=True)
         missing = [n for n in names if n not in part]
         if missing:
-            raise locate.error(at, f"no array for model {what} {', '.join(repr(m) for m in missing)}: "
+            raise locate.error(Code.DATA_SHAPE, at, f"no array for model {what} {', '.join(repr(m) for m in missing)}: "
                                f"{key}: maps every model {what} to an array name")
         return {name: part[name] for name in names}
     if len(names) != 1:
         hint = f"use an npz source with {key}: {{{names[0]}: ARRAY, ...}}, an array per {what}"
-        raise locate.error(DATA + ("source",), f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
+        raise locate.error(Code.DATA_SHAPE, DATA + ("source",), f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
                            f"gives one {'features' if key == 'x' else 'labels'} array: {hint}")
     return {names[0]: part}
 
@@ -92,7 +93,7 @@ def _transformed(arrays: dict[str, np.ndarray], plan: dict, locate: Locator) -> 
         items, path = (planned.items, planned.path) if planned is not None else ((), ())
 
         def located(i: int, kind: str, message: str, path: tuple = path) -> SpecError:
-            return locate.error(path + (i, kind), f"{kind}: {message}", where=dotted(path + (i,)))
+            return locate.error(Code.TRANSFORM, path + (i, kind), f"{kind}: {message}", where=dotted(path + (i,)))
 
         out[name] = transforms.apply(array, items, located)
     return out
@@ -104,15 +105,15 @@ def _check_arrays(arrays: Arrays, source_name: str, feature_plan: dict, label_pl
     counts = {f"{kind} '{name}'": len(a) for kind, part in (("features", arrays.x), ("labels", arrays.y)) for name, a in part.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{k}: {v}" for k, v in counts.items())
-        raise locate.error(DATA + ("source",), f"{source_name} has different numbers of samples ({listed}); "
+        raise locate.error(Code.DATA_CONTENT, DATA + ("source",), f"{source_name} has different numbers of samples ({listed}); "
                            "features and labels need one entry per sample")
     if not min(counts.values()):
-        raise locate.error(DATA + ("source",), f"{source_name} has no samples")
+        raise locate.error(Code.DATA_CONTENT, DATA + ("source",), f"{source_name} has no samples")
     for part, plan, key in ((arrays.x, feature_plan, "features"), (arrays.y, label_plan, "labels")):
         for name, array in part.items():
             if array.dtype == object:
-                raise locate.error(plan[name].path if name in plan else DATA + (key,),
+                raise locate.error(Code.DATA_CONTENT, plan[name].path if name in plan else DATA + (key,),
                                    f"the {key} of {source_name} are variable-length sequences (for '{name}'): "
                                    "pad them to one length, e.g. - pad: {length: 200}")
             if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-                raise locate.error(DATA + ("source",), f"the {key} of {source_name} for '{name}' are {array.dtype}, not numbers")
+                raise locate.error(Code.DATA_CONTENT, DATA + ("source",), f"the {key} of {source_name} for '{name}' are {array.dtype}, not numbers")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from specc.codes import Code
 from specc.data.arrays import Splits
 from specc.data.locate import Locator
 from specc.errors import Diagnostic, SpecError, dotted, split_where
@@ -52,7 +53,7 @@ def _mismatch(node, got: tuple, want: tuple, section: Data, n_inputs: int, locat
         message += f" To feed them as they are, add `- reshape: {show(want)}` to data.features."
     else:
         message += " Fix the model's input shape or transform the data to fit."
-    return Diagnostic(message, locate.location(at), dotted(at))
+    return Diagnostic(Code.DATA_SHAPE, message, locate.location(at), dotted(at))
 
 
 # Losses that take one-hot labels, and their twins that take class indices.
@@ -93,7 +94,7 @@ def check_labels(spec, splits: Splits, output_shapes: dict[str, tuple]) -> None:
         elif not indices and (len(labels) != len(out) or any(o is not None and o != l for o, l in zip(out, labels))):
             message = f"the labels have shape {list(labels)} per sample, but {output} produces {list(out)}"
         if message:
-            problems.append(Diagnostic(message, locate.location(at), dotted(at)))
+            problems.append(Diagnostic(Code.LABELS, message, locate.location(at), dotted(at)))
     if problems:
         raise SpecError(problems)
 
@@ -106,7 +107,7 @@ def check_class_weight(spec, splits: Splits) -> None:
     import numpy as np
 
     def error(message: str) -> SpecError:
-        return SpecError([Diagnostic(message, spec.location(("train", "class_weight")), "train.class_weight")])
+        return SpecError([Diagnostic(Code.CLASS_WEIGHT, message, spec.location(("train", "class_weight")), "train.class_weight")])
 
     if len(splits.train.y) != 1:
         raise error(f"class_weight is for a model with one output; this one has {len(splits.train.y)} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from specc.codes import Code
 from specc.errors import Diagnostic, Location, SpecError, dotted
 
 
@@ -40,11 +41,11 @@ class Locator:
             found = self.positions.key(path) if at_key else self.positions.value(path)
         return found or Location(str(self.spec.path), 1, 1)
 
-    def error(self, path: tuple, message: str, *, where: str | None = None, at_key: bool = False) -> SpecError:
-        """A SpecError at `path`; `where` defaults to the path itself (its mapping, when the key is the problem)."""
+    def error(self, code: Code, path: tuple, message: str, *, where: str | None = None, at_key: bool = False) -> SpecError:
+        """A SpecError of `code` at `path`; `where` defaults to the path itself (its mapping, when the key is the problem)."""
         if where is None:
             where = dotted(path[:-1] if at_key else path)
-        return SpecError([Diagnostic(message, self.location(path, at_key=at_key), where)])
+        return SpecError([Diagnostic(code, message, self.location(path, at_key=at_key), where)])
 
     def base_dir(self, path: tuple) -> Path:
         """The folder of the file that wrote the value at `path`: relative paths in a base spec stay relative to it."""

@@ -18,6 +18,7 @@ from typing import Any, Union
 
 import numpy as np
 
+from specc.codes import Code
 from specc.data.locate import Locator
 from specc.errors import did_you_mean, shown_path
 from specc.ir import BuiltinSource, CsvSource, File, ImagesSource, KerasSource, NpzSource
@@ -66,12 +67,12 @@ def keras_dataset(source: KerasSource, locate: Locator) -> Raw:
     for key in kwargs:
         if key not in known:
             takes = ", ".join(known) if known else "no arguments"
-            raise locate.error(path + (key,), f"unknown argument '{key}' for keras.datasets.{name}.load_data (it takes {takes})."
+            raise locate.error(Code.UNKNOWN_ARGUMENT, path + (key,), f"unknown argument '{key}' for keras.datasets.{name}.load_data (it takes {takes})."
                                + did_you_mean(key, known), where=f"data.source.keras ({name})", at_key=True)
     try:
         (x, y), (x_test, y_test) = keras_cache.load_keras_dataset(name, kwargs)
     except keras_cache.CacheProblem as err:
-        raise locate.error(path, str(err)) from err.__cause__
+        raise locate.error(Code.KERAS_DATASET, path, str(err)) from err.__cause__
     return Raw(np.asarray(x), np.asarray(y), (np.asarray(x_test), np.asarray(y_test)), f"keras.datasets.{name}")
 
 
@@ -86,10 +87,10 @@ def _existing(file: File, path: tuple, locate: Locator, *, folder: bool = False)
         found = target.is_dir() if folder else target.is_file()
         exists = target.exists()
     except (OSError, ValueError) as err:  # a name too long, a NUL byte
-        raise locate.error(path, f"cannot use {value!r}: {getattr(err, 'strerror', None) or err}") from None
+        raise locate.error(Code.DATA_FILE, path, f"cannot use {value!r}: {getattr(err, 'strerror', None) or err}") from None
     if not found:
         why = f"not a {kind}" if exists else f"no such {kind}"
-        raise locate.error(path, f"{why}: {value} (looked at {shown_path(target)})")
+        raise locate.error(Code.DATA_FILE, path, f"{why}: {value} (looked at {shown_path(target)})")
     return target
 
 
@@ -99,24 +100,24 @@ def npz(source: NpzSource, locate: Locator) -> Raw:
     try:
         archive = np.load(file, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
-        raise locate.error(at + ("path",), f"cannot read {source.file.written} as a .npz file: {err}") from None
+        raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot read {source.file.written} as a .npz file: {err}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise locate.error(at + ("path",), f"{source.file.written} holds one array (a .npy file); specc reads .npz files "
+        raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} holds one array (a .npy file); specc reads .npz files "
                            "with named arrays (numpy.savez(path, x=..., y=...))")
     with archive:
         names = list(archive.files)
 
         def array(name: str, path: tuple) -> np.ndarray:
             if name not in names:
-                raise locate.error(path, f"no array '{name}' in {source.file.written} (it has {', '.join(names) or 'none'})."
+                raise locate.error(Code.DATA_NAME, path, f"no array '{name}' in {source.file.written} (it has {', '.join(names) or 'none'})."
                                    + did_you_mean(name, names), where="data.source.npz")
             try:
                 return archive[name]
             except ValueError as err:  # object arrays need pickle, which specc never runs on a data file
-                raise locate.error(path, f"array '{name}' in {source.file.written} cannot be read without unpickling "
+                raise locate.error(Code.DATA_CONTENT, path, f"array '{name}' in {source.file.written} cannot be read without unpickling "
                                    f"Python objects, which specc does not do ({err})", where="data.source.npz") from None
             except (OSError, zipfile.BadZipFile, EOFError) as err:
-                raise locate.error(path, f"array '{name}' in {source.file.written} is damaged: {err}", where="data.source.npz") from None
+                raise locate.error(Code.DATA_FILE, path, f"array '{name}' in {source.file.written} is damaged: {err}", where="data.source.npz") from None
 
         def part(spec: Any, key: str) -> Part:
             if isinstance(spec, str):
@@ -134,27 +135,27 @@ def csv_file(source: CsvSource, locate: Locator) -> Raw:
             reader = csv.reader(handle)
             rows = [(reader.line_num, row) for row in reader if row and any(cell.strip() for cell in row)]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
-        raise locate.error(at + ("path",), f"cannot read {source.file.written}: {err}") from None
+        raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot read {source.file.written}: {err}") from None
     if not rows:
-        raise locate.error(at + ("path",), f"{source.file.written} is empty: it needs a header row and data rows")
+        raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} is empty: it needs a header row and data rows")
     header = [cell.strip() for cell in rows[0][1]]
     if source.label not in header:
-        raise locate.error(at + ("label",), f"no column '{source.label}' in {source.file.written} (its columns: {', '.join(header)})."
+        raise locate.error(Code.DATA_NAME, at + ("label",), f"no column '{source.label}' in {source.file.written} (its columns: {', '.join(header)})."
                            + did_you_mean(source.label, header), where="data.source.csv")
     if len(rows) < 2:
-        raise locate.error(at + ("path",), f"{source.file.written} has a header row but no data")
+        raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} has a header row but no data")
     label_at = header.index(source.label)
     features = [i for i in range(len(header)) if i != label_at]
     x = np.empty((len(rows) - 1, len(features)), dtype=np.float32)
     labels: list[str] = []
     for r, (line, row) in enumerate(rows[1:]):
         if len(row) != len(header):
-            raise locate.error(at + ("path",), f"{source.file.written}, line {line}: {len(row)} values; the header has {len(header)}")
+            raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written}, line {line}: {len(row)} values; the header has {len(header)}")
         for c, i in enumerate(features):
             try:
                 x[r, c] = float(row[i])
             except ValueError:
-                raise locate.error(at + ("path",), f"{source.file.written}, line {line}, column '{header[i]}': "
+                raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written}, line {line}, column '{header[i]}': "
                                    f"{row[i].strip()!r} is not a number (every column but the label is a numeric feature)") from None
         labels.append(row[label_at].strip())
     return Raw(x, _labels(labels), name=source.file.written)
@@ -184,7 +185,7 @@ def images(source: ImagesSource, locate: Locator) -> Raw:
     folder = _existing(source.file, at + ("path",), locate, folder=True)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
-        raise locate.error(at + ("path",), f"{source.file.written} has no sub-folders: put each class's images in a folder "
+        raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} has no sub-folders: put each class's images in a folder "
                            "named after the class")
     import keras
 
@@ -193,14 +194,14 @@ def images(source: ImagesSource, locate: Locator) -> Raw:
             str(folder), labels="inferred", label_mode="int", color_mode=source.color_mode, batch_size=256,
             image_size=source.image_size, shuffle=False, verbose=False)
     except ValueError as err:  # no images found, ...
-        raise locate.error(at + ("path",), f"cannot read images from {source.file.written}: {err}") from None
+        raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot read images from {source.file.written}: {err}") from None
     xs, ys = [], []
     try:
         for x, y in dataset.as_numpy_iterator():
             xs.append(x)
             ys.append(y)
     except Exception as err:  # tf.errors.InvalidArgumentError: a file with an image extension that is not an image
-        raise locate.error(at + ("path",), f"cannot decode an image in {source.file.written}: {getattr(err, 'message', err)}") from None
+        raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot decode an image in {source.file.written}: {getattr(err, 'message', err)}") from None
     return Raw(np.concatenate(xs), np.concatenate(ys).astype(np.int64), name=source.file.written)
 
 

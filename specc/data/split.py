@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from specc.codes import Code
 from specc.data.locate import Locator
 
 SPLIT = ("data", "split")
@@ -22,10 +23,10 @@ def carve(train, own_test, validation: float, test: float, seed: int | None, loc
     n_val = round(n * validation)
     for key, fraction, count in (("test", test, n_test), ("validation", validation, n_val)):
         if fraction > 0 and count == 0 and not (key == "test" and own_test is not None):
-            raise locate.error(SPLIT + (key,), f"{fraction} of {n} samples is less than one sample: "
+            raise locate.error(Code.SPLIT, SPLIT + (key,), f"{fraction} of {n} samples is less than one sample: "
                                "give a larger fraction or more data", where="data.split")
     if n - n_test - n_val < 1:
-        raise locate.error(SPLIT, f"{n} samples leave none to train on after the validation and test sets ({n_val} and {n_test})")
+        raise locate.error(Code.SPLIT, SPLIT, f"{n} samples leave none to train on after the validation and test sets ({n_val} and {n_test})")
     if not n_test and not n_val:
         return Splits(train, None, own_test)
     order = np.random.default_rng(seed).permutation(n)

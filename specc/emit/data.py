@@ -1,10 +1,12 @@
 """Backend 2, emit (continued): the generated script's load_data(), make_dataset() and train().
 
-The script's load_data() reads the source and applies the transforms and the
-split with the same NumPy calls as specc.data (fixed helper functions in
-templates/data.py.j2); train() feeds tf.data as specc.data.to_dataset does
-and fits as specc.train does. Only the lines that carry spec values are
-prepared here, through the same `literal`/`source` as the rest of the script.
+The script's load_data() reads the source and splits it with the same NumPy
+calls as specc.data (fixed helper functions in templates/data.py.j2) and
+transforms it with specc.data.transforms' own functions, whose source the
+script contains (specc.emit.runtime); train() feeds tf.data as
+specc.data.to_dataset does and fits as specc.train does. Only the lines that
+carry spec values are prepared here, through the same `literal`/`source` as
+the rest of the script.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from specc.emit.runtime import runtime_source
 from specc.emit.source import INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped
 from specc.ir import BuiltinSource, Call, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Spec
 
@@ -24,7 +27,8 @@ TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 class DataView:
     """What templates/data.py.j2 and train.py.j2 print; empty when the spec has no `data:` section."""
 
-    helpers: list[str] = field(default_factory=list)  # fixed helper functions the script needs, in order
+    helpers: list[str] = field(default_factory=list)  # helper functions the script needs, in order
+    runtime: str = ""  # specc.data.transforms' own source for the transforms among them (and what they use)
     transform_lines: list[str] = field(default_factory=list)  # body of transformed(x, y)
     load_lines: list[str] = field(default_factory=list)  # body of load_data()
     train_lines: list[str] = field(default_factory=list)  # body of train()
@@ -40,6 +44,7 @@ class DistributionView:
     split_cpu: int  # logical CPU devices to make first (0: none)
     multi_worker: bool
     backups: list[str]  # BackupAndRestore folders, relative to `out`, that a worker copies from the chief's
+    repair: str = ""  # specc.run.repair's own source of repair_multi_worker_fit, for multi_worker
 
 
 def _body(text: str) -> list[str]:
@@ -106,6 +111,8 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
 
     order = ["read_builtin", "read_csv", "read_images", *TRANSFORMS]
     view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
+    used = [h for h in view.helpers if h in TRANSFORMS]
+    view.runtime = runtime_source("specc.data.transforms", used, imports=("import numpy as np",)) if used else ""
     view.distribution = _distribution_view(spec)
     view.train_lines = _train_lines(spec, own_test or section.test > 0, section.validation > 0, view.distribution)
     return view
@@ -173,11 +180,13 @@ def _distribution_view(spec: Spec) -> DistributionView | None:
         lines.extend(_body("options = " + call_source("tf.distribute.experimental.CommunicationOptions",
                                                       {"implementation": Raw(implementation)}, INDENT, 10)))
         lines.append("return tf.distribute.MultiWorkerMirroredStrategy(communication_options=options)")
-    backups = []
+    backups, repair = [], ""
     if section.multi_worker:
         backups = [c.file for c in spec.fit.callbacks if c.type == "BackupAndRestore" and c.file is not None
                    and not os.path.isabs(os.path.expanduser(c.file))] or ["backup"]
-    return DistributionView(lines, cpus if cpus > 1 else 0, section.multi_worker, backups)
+        # specc's own repair, as source; the script imports types for it (and TensorFlow anyway)
+        repair = runtime_source("specc.run.repair", ["repair_multi_worker_fit"], imports=("import types",))
+    return DistributionView(lines, cpus if cpus > 1 else 0, section.multi_worker, backups, repair)
 
 
 def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: str, own_test: bool, helpers: set) -> None:

@@ -58,8 +58,8 @@ class _Writer:
         """The layer's constructor call; `room`: columns the rest of its line takes (`x = ` and `(y)`)."""
         kwargs = {key: self.value(value) for key, value in node.kwargs.items()}
         if node.kind == APPLICATION:
-            if "input_shape" not in kwargs and upstream and len(upstream) == 1:
-                kwargs["input_shape"] = Raw(f"tuple({upstream[0]}.shape[1:])")  # as specc.build does
+            if node.shape_from_input and upstream:  # a functional model: the shape of its input, as specc.build does
+                kwargs["input_shape"] = Raw(f"tuple({upstream[0]}.shape[1:])")
             kwargs = {"name": node.name, **kwargs}
         else:
             kwargs["name"] = node.name

@@ -44,7 +44,7 @@ class ScriptView:
     header_sha256: str
     imports: list[str] = field(default_factory=lambda: ["import os"])  # before os.environ is set
     keras_imports: list[str] = field(default_factory=lambda: ["import keras  # noqa: E402"])
-    data: Any = None  # specc.emit_data.DataView: load_data(), make_dataset(), train(), main(), for specs with `data:`
+    data: Any = None  # specc.emit.data.DataView: load_data(), make_dataset(), train(), main(), for specs with `data:`
 
 
 @cache

@@ -3,7 +3,7 @@
 `literal` turns a plain value into Python source (repr-based, so any string
 stays a string; `nan`, `inf` and one-element tuples handled); `identifier`
 makes a spec name into an unused Python name; `source` prints a described
-value (`specc.lower.values.Call`) as a constructor call; `Raw` marks code that
+value (`specc.ir.Call`) as a constructor call; `Raw` marks code that
 specc itself wrote (never spec content); `wrapped` fits a bracketed list into
 the line limit. Nothing a spec says can become code through these.
 """
@@ -67,7 +67,7 @@ RESERVED_NAMES = {"keras", "os", "model", "frozen", "build_model"}  # the script
 
 
 def source(value: Any, indent: str = "", room: int = 0) -> str:
-    """Python source for a described value (see specc.keras_objects): Calls become constructor calls.
+    """Python source for a described value (see specc.lower.values): Calls become constructor calls.
 
     `room`: columns taken on its first line before it (`key=`) and after it (`,`).
     """

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from specc.catalog.check import Report
+from specc.codes import Code
 from specc.errors import did_you_mean, dotted, split_where
 from specc.lower.interpolate import Deferred, Unresolved, dotted_lookup, substitute
 from specc.schema import REQUIRED, Block
@@ -24,6 +25,9 @@ _WHOLE_REFERENCE = re.compile(r"\$\{\s*(\w+)\s*\}")
 
 class _NotGiven(Unresolved):
     """A parameter without a default that the instance did not give (reported once, for the instance)."""
+
+    def __init__(self, param: str) -> None:
+        super().__init__(Code.BLOCK_PARAMETER, param)
 
 
 @dataclass(frozen=True)
@@ -48,14 +52,14 @@ def instance_values(block_name: str, block: Block, args: dict, path: tuple, wher
             continue
         if key not in block.params:
             hint = did_you_mean(key, [*block.params, *RESERVED])
-            report(path + (key,), where, f"block '{block_name}' has no parameter '{key}'.{hint}", True)
+            report(Code.BLOCK_PARAMETER, path + (key,), where, f"block '{block_name}' has no parameter '{key}'.{hint}", True)
             continue
         values[key] = value
         origins[key] = path + (key,)
     missing = [p for p, v in values.items() if v == REQUIRED]
     if missing:
         plural = len(missing) > 1
-        report(path, where, f"missing block parameter{'s' if plural else ''} {', '.join(missing)} "
+        report(Code.BLOCK_PARAMETER, path, where, f"missing block parameter{'s' if plural else ''} {', '.join(missing)} "
                f"(block '{block_name}' has no default for {'them' if plural else 'it'})", False)
     return values, origins
 
@@ -67,7 +71,7 @@ def instantiate(block_name: str, block: Block, values: dict, origins: dict, para
         if expr.startswith("params."):
             return dotted_lookup(params, expr[len("params."):], "params")
         if expr not in values:
-            raise Unresolved(f"undefined ${{{expr}}}: block '{block_name}' has no parameter '{expr}'." + did_you_mean(expr, values))
+            raise Unresolved(Code.UNDEFINED_REFERENCE, f"undefined ${{{expr}}}: block '{block_name}' has no parameter '{expr}'." + did_you_mean(expr, values))
         if values[expr] == REQUIRED:
             raise _NotGiven(expr)
         return values[expr]
@@ -100,7 +104,7 @@ def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, re
             return Deferred(value)  # the instance's missing parameter is reported once, for the instance
         except Unresolved as err:
             where, key = split_where(path)
-            report(path, where, f"{key}: {err}" if key else str(err), False)
+            report(err.code, path, where, f"{key}: {err}" if key else str(err), False)
             return Deferred(value)
         whole = _WHOLE_REFERENCE.fullmatch(value)
         if whole and whole.group(1) in origins:
@@ -122,12 +126,12 @@ def remapped(report: Report, remap: dict[tuple, tuple]) -> Report:
     if not remap:
         return report
 
-    def moved(path: tuple, where: str, message: str, at_key: bool) -> None:
+    def moved(code: Code, path: tuple, where: str, message: str, at_key: bool) -> None:
         if at_key:  # a misspelt argument name is the block's own text, whatever its value
-            return report(path, where, message, at_key)
+            return report(code, path, where, message, at_key)
         for source, origin in remap.items():
             if path[: len(source)] == source:
-                return report(origin, where, f"{message} (from {dotted(origin)})", False)
-        return report(path, where, message, at_key)
+                return report(code, origin, where, f"{message} (from {dotted(origin)})", False)
+        return report(code, path, where, message, at_key)
 
     return moved

@@ -67,8 +67,23 @@ def _added_later(metadata: list) -> bool:
 
 def content_hash(form: dict[str, Any]) -> str:
     """sha256 of the canonical form's JSON."""
-    text = json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    text = json.dumps(_sortable(form), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _sortable(value: Any) -> Any:
+    """The form with the keys of a mapping that mixes key types (`{a: 1, 0: 2}`, possible in a block body,
+    which is checked only where it is used) written as strings, so that JSON can sort them. Mappings
+    whose keys sort already are left as they are: their JSON, and so every hash, stays the same."""
+    if isinstance(value, dict):
+        try:
+            sorted(value)
+        except TypeError:
+            return {str(key): _sortable(item) for key, item in value.items()}
+        return {key: _sortable(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_sortable(item) for item in value]
+    return value
 
 
 def render_resolved(spec) -> str:

@@ -26,6 +26,7 @@ from typing import Any
 
 from specc.catalog import Catalog, ClassInfo
 from specc.catalog.check import Report, split_object
+from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted
 from specc.ir import APPLICATION, IMPLICIT_INPUT, LAYER, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph, InputNode, LayerNode, Ref
 from specc.lower.blocks import instance_values, instantiate
@@ -106,10 +107,10 @@ class _Lowering:
     def claim(self, name: str, path: tuple, label: str, owner: str | None = None) -> None:
         """Take `name` for the thing at `path`; `owner` says who that is in a later duplicate's message."""
         if "/" in name:
-            self.report(path, label, f"name {name!r} contains '/', which Keras 3 does not allow in layer names", False)
+            self.report(Code.BAD_VALUE, path, label, f"name {name!r} contains '/', which Keras 3 does not allow in layer names", False)
         if name in self.taken:
             self.duplicates = True
-            self.report(path, label, f"duplicate name '{name}' (already used by {self.taken[name]})", False)
+            self.report(Code.DUPLICATE_NAME, path, label, f"duplicate name '{name}' (already used by {self.taken[name]})", False)
         self.taken.setdefault(name, owner or dotted(path[:3]))
 
     def auto_name(self, base: str) -> str:
@@ -130,21 +131,21 @@ class _Lowering:
         label = dotted(path)
         if parts is None:
             shape = f"a mapping with {len(item)} keys ({', '.join(map(str, item))})" if isinstance(item, dict) else describe(item)
-            self.report(path, label, "a layer is a class name or a one-key mapping {ClassName: {arguments}}; "
+            self.report(Code.WRONG_TYPE, path, label, "a layer is a class name or a one-key mapping {ClassName: {arguments}}; "
                         f"received {shape}", False)
             return None
         type_name, args = parts
         if args is None:
             args = {}
         if not isinstance(args, dict):
-            self.report(path + (type_name,), f"{label} ({type_name})",
+            self.report(Code.WRONG_TYPE, path + (type_name,), f"{label} ({type_name})",
                         f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
             return None
         if type_name == SHARED and in_block is None:
             return "shared", type_name, args
         if type_name in blocks:
             if in_block is not None:
-                self.report(path + (type_name,), f"{label} ({type_name})",
+                self.report(Code.BLOCK_USE, path + (type_name,), f"{label} ({type_name})",
                             f"blocks cannot contain block instances (block '{in_block}' uses '{type_name}')", True)
                 return None
             return "block", type_name, args
@@ -152,7 +153,7 @@ class _Lowering:
             if type_name in self.catalog[kind].classes:
                 return kind, type_name, args
         candidates = [*self.catalog["layer"].classes, *blocks, *self.catalog["application"].classes]
-        self.report(path + (type_name,) if isinstance(item, dict) else path, label,
+        self.report(Code.UNKNOWN_CLASS, path + (type_name,) if isinstance(item, dict) else path, label,
                     f"unknown layer '{type_name}'." + did_you_mean(type_name, candidates), isinstance(item, dict))
         return None
 
@@ -165,7 +166,7 @@ class _Lowering:
             return [refs]
         if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
             return list(refs)
-        self.report(path + ("inputs",), label, f"inputs: expected a layer or input name, or a non-empty list of them; received {describe(refs)}", False)
+        self.report(Code.WRONG_TYPE, path + ("inputs",), label, f"inputs: expected a layer or input name, or a non-empty list of them; received {describe(refs)}", False)
         return []
 
     def add_layer(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None,
@@ -200,7 +201,7 @@ class _Lowering:
             layer = self.add_layer(kind, type_name, item_args, entry.path, block=instance, remap=entry.remap)
             inner = layer.name or _free_name(to_snake_case(type_name), scope)
             if layer.name and layer.name in scope:
-                self.report(entry.path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
+                self.report(Code.DUPLICATE_NAME, entry.path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
             if layer.refs is None:
                 layer.refs = [previous]
             previous = inner
@@ -215,7 +216,7 @@ class _Lowering:
         model = self.model
         for block_name in model.blocks:
             if block_name in self.catalog["layer"].classes or block_name in self.catalog["application"].classes:
-                self.report(("model", "blocks", block_name), f"model.blocks.{block_name}",
+                self.report(Code.BLOCK_USE, ("model", "blocks", block_name), f"model.blocks.{block_name}",
                             f"block name '{block_name}' is a Keras class name; choose another", True)
 
         inputs = [InputNode(name, tuple(spec.shape), spec.dtype, spec.sparse, spec.ragged, spec.batch_size,
@@ -285,19 +286,19 @@ class _Lowering:
         label = f"{dotted(use.path)} ({SHARED})"
         for key in args:
             if key not in SHARED_KEYS:
-                self.report(path + (key,), label, f"unknown key '{key}' for Shared (it takes layer, inputs and name)."
+                self.report(Code.UNKNOWN_KEY, path + (key,), label, f"unknown key '{key}' for Shared (it takes layer, inputs and name)."
                             + did_you_mean(key, SHARED_KEYS), True)
         target = args.get("layer")
         owners = {item.name: item for item in items if isinstance(item, _Layer) and item.name and not item.shares}
         if not isinstance(target, str) or target not in owners:
             hint = did_you_mean(target, owners) if isinstance(target, str) else ""
-            self.report(path + ("layer",) if "layer" in args else path, label,
+            self.report(Code.UNKNOWN_REFERENCE, path + ("layer",) if "layer" in args else path, label,
                         f"layer: expected the name of a layer defined in model.layers; received {describe(target)}.{hint}", False)
             return None
         owner = owners[target]
         name = args.get("name")
         if "name" in args and not isinstance(name, str):
-            self.report(path + ("name",), label, f"name: expected a string; received {describe(name)}", False)
+            self.report(Code.WRONG_TYPE, path + ("name",), label, f"name: expected a string; received {describe(name)}", False)
         return _Layer(owner.cls, {}, name if isinstance(name, str) else None, self.read_refs(args, path, label),
                       use.path, f"{label} of '{target}'", shares=target)
 
@@ -306,7 +307,7 @@ class _Lowering:
         Sequential model), ambiguous with several."""
         if len(inputs) > 1:
             names = ", ".join(i.name for i in inputs)
-            self.report(path, label, f"the model has {len(inputs)} inputs ({names}): say which this {what} takes with `inputs:`", False)
+            self.report(Code.AMBIGUOUS_INPUT, path, label, f"the model has {len(inputs)} inputs ({names}): say which this {what} takes with `inputs:`", False)
         return []
 
     def add_instances(self, use: _BlockUse, prev: str | None, inputs) -> str | None:
@@ -317,19 +318,19 @@ class _Lowering:
         item_path = use.path + (block_name,)
         repeat = args.get("repeat", 1)
         if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            self.report(item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
+            self.report(Code.BAD_VALUE, item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
             repeat = 1
         if len(self.layers) + repeat * len(block.layers) > MAX_LAYERS:
             # Like an alias bomb: a few characters must not expand into an unbounded model.
-            self.report(item_path + ("repeat",), label, f"repeat: {repeat:,} copies of '{block_name}' make the model "
+            self.report(Code.BLOCK_USE, item_path + ("repeat",), label, f"repeat: {repeat:,} copies of '{block_name}' make the model "
                         f"larger than {MAX_LAYERS:,} layers", False)
             return None
         if "name" in args and not isinstance(args["name"], str):
-            self.report(item_path + ("name",), label, f"name: expected a string; received {describe(args['name'])}", False)
+            self.report(Code.WRONG_TYPE, item_path + ("name",), label, f"name: expected a string; received {describe(args['name'])}", False)
         refs = self.read_refs(args, item_path, label)
         if refs is not None and len(refs) != 1:
             if refs:
-                self.report(item_path + ("inputs",), label, f"a block instance takes one input; received {len(refs)}", False)
+                self.report(Code.INPUT_COUNT, item_path + ("inputs",), label, f"a block instance takes one input; received {len(refs)}", False)
             refs = []
         if refs is None and prev is None:
             refs = self.no_previous(item_path, label, inputs, what="block")
@@ -371,12 +372,12 @@ class _Lowering:
             for ref in layer.refs:
                 ref_path = layer.path + (SHARED if layer.shares else layer.cls.name, "inputs")
                 if isinstance(ref, _Unknown):
-                    self.report(ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
+                    self.report(Code.UNKNOWN_REFERENCE, ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
                     continue
                 indexed = _INDEXED.fullmatch(ref)
                 name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
                 if name not in known:
-                    self.report(ref_path, layer.label, f"unknown input '{name}'." + did_you_mean(name, sorted(known)), False)
+                    self.report(Code.UNKNOWN_REFERENCE, ref_path, layer.label, f"unknown input '{name}'." + did_you_mean(name, sorted(known)), False)
                     continue
                 target = self.aliases.get(name, name)
                 consumers[target] = consumers.get(target, 0) + 1
@@ -389,10 +390,10 @@ class _Lowering:
             consumers[name] = consumers.get(name, 0) + 1
         for node in inputs:
             if not consumers.get(node.name):
-                self.report(node.path, f"model.inputs.{node.name}", f"input '{node.name}' is not used by any layer", True)
+                self.report(Code.UNUSED, node.path, f"model.inputs.{node.name}", f"input '{node.name}' is not used by any layer", True)
         for layer in self.layers:
             if not consumers.get(layer.name):
-                self.report(layer.path, layer.label, f"the output of '{layer.name}' goes nowhere: use it as an input "
+                self.report(Code.UNUSED, layer.path, layer.label, f"the output of '{layer.name}' goes nowhere: use it as an input "
                             "or list it in model.outputs", False)
 
         if self.duplicates:
@@ -411,7 +412,7 @@ class _Lowering:
             return  # a deferred Sequential model (no declared input), or already reported
         if count < low or (high is not None and count > high):
             expected = f"{low}" if low == high else (f"at least {low}" if high is None else f"{low} to {high}")
-            self.report(layer.path + (layer.cls.name,), layer.label,
+            self.report(Code.INPUT_COUNT, layer.path + (layer.cls.name,), layer.label,
                         f"{layer.cls.name} takes {expected} input{'s' if (high or 2) > 1 else ''}; received {count}"
                         f" ({', '.join(map(str, layer.refs))})", False)
 
@@ -424,7 +425,7 @@ class _Lowering:
         for k, name in enumerate(names):
             path = ("model", "outputs") if isinstance(declared, str) else ("model", "outputs", k)
             if name not in known:
-                self.report(path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
+                self.report(Code.UNKNOWN_REFERENCE, path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
             else:
                 outputs.append(self.aliases.get(name, name))
         return outputs
@@ -452,7 +453,7 @@ class _Lowering:
         stuck = [l for l in self.layers if pending[l.name] > 0]
         cycle = _find_cycle(stuck, by_name)
         first = by_name[cycle[0]]
-        self.report(first.path + (first.cls.name, "inputs"), first.label, "cycle: " + " -> ".join(cycle + [cycle[0]]), False)
+        self.report(Code.CYCLE, first.path + (first.cls.name, "inputs"), first.label, "cycle: " + " -> ".join(cycle + [cycle[0]]), False)
         return None
 
 
@@ -462,9 +463,11 @@ def _node(layer: _Layer) -> LayerNode:
         return LayerNode(layer.name, layer.cls.name, SHARED_KIND, layer.cls.path, {}, tuple(layer.refs), path=layer.path,
                          block=layer.block, shares=layer.shares)
     kwargs = dict(layer.args)
-    trainable = kwargs.pop("trainable", True) if layer.cls.kind == APPLICATION else True
-    return LayerNode(layer.name, layer.cls.name, APPLICATION if layer.cls.kind == APPLICATION else LAYER, layer.cls.path,
+    application = layer.cls.kind == APPLICATION
+    trainable = kwargs.pop("trainable", True) if application else True
+    return LayerNode(layer.name, layer.cls.name, APPLICATION if application else LAYER, layer.cls.path,
                      kwargs, tuple(layer.refs), takes_list=bool(layer.cls.inputs[2]), trainable=trainable is not False,
+                     shape_from_input=application and "input_shape" not in kwargs and len(layer.refs) == 1,
                      path=layer.path, block=layer.block)
 
 

@@ -12,12 +12,18 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
+from specc.codes import Code
+
 # `$${` (an escaped literal), `${expr}` (a reference), or a stray `${` (an error).
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}|\$\{")
 
 
 class Unresolved(Exception):
-    """A reference that cannot be resolved; the message says why."""
+    """A reference that cannot be resolved; the message says why, `code` what kind of mistake it is."""
+
+    def __init__(self, code: Code, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class Deferred(str):
@@ -28,7 +34,7 @@ class Deferred(str):
 
 
 Resolver = Callable[[str], Any]
-ErrorSink = Callable[[tuple, str], None]
+ErrorSink = Callable[[Code, tuple, str], None]  # (code, path, message)
 
 
 def substitute(text: str, resolve: Resolver) -> Any:
@@ -41,10 +47,10 @@ def substitute(text: str, resolve: Resolver) -> Any:
         if m.group(0) == "$${":
             return "${"
         if m.group(1) is None:
-            raise Unresolved(f"'${{' without a closing '}}' in {text!r} (write '$${{' for a literal '${{')")
+            raise Unresolved(Code.BAD_INTERPOLATION, f"'${{' without a closing '}}' in {text!r} (write '$${{' for a literal '${{')")
         value = resolve(m.group(1).strip())
         if isinstance(value, (dict, list)):
-            raise Unresolved(f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'} "
+            raise Unresolved(Code.BAD_INTERPOLATION, f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'} "
                              "and cannot be part of a string")
         return _format(value)
 
@@ -64,7 +70,7 @@ def interpolate(data: Any, resolve: Resolver, on_error: ErrorSink, path: tuple =
                 skip: Callable[[tuple], bool] = lambda p: False) -> Any:
     """A copy of `data` with references resolved; subtrees where `skip(path)` holds are kept as they are.
 
-    Unresolvable references are reported through `on_error(path, message)` and
+    Unresolvable references are reported through `on_error(code, path, message)` and
     left in place as `Deferred`, so every problem in a file is reported once, in one pass.
     """
     if isinstance(data, str):
@@ -73,7 +79,7 @@ def interpolate(data: Any, resolve: Resolver, on_error: ErrorSink, path: tuple =
         try:
             return substitute(data, resolve)
         except Unresolved as err:
-            on_error(path, str(err))
+            on_error(err.code, path, str(err))
             return Deferred(data)
     if isinstance(data, dict):
         if skip(path):
@@ -100,7 +106,7 @@ def dotted_lookup(root: dict, dotted: str, what: str) -> Any:
             here = ".".join([what, *walked])
             choices = node.keys() if isinstance(node, dict) else ()
             hint = did_you_mean(part, [str(c) for c in choices])
-            raise Unresolved(f"undefined ${{{what}.{dotted}}}: {here} has no '{part}'." + hint)
+            raise Unresolved(Code.UNDEFINED_REFERENCE, f"undefined ${{{what}.{dotted}}}: {here} has no '{part}'." + hint)
         node = node[part]
         walked.append(part)
     return node

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from specc.codes import Code
 from specc.errors import split_where
 from specc.lower.interpolate import Deferred, Unresolved, dotted_lookup, interpolate
 
@@ -28,18 +29,18 @@ def resolve_params(data: dict, report: Callable) -> dict:
     resolved: dict[str, Any] = {}
     resolving: list[str] = []
 
-    def on_error(path: tuple, message: str) -> None:
+    def on_error(code: Code, path: tuple, message: str) -> None:
         where, key = split_where(path)
-        report(path, where, f"{key}: {message}" if key else message)
+        report(code, path, where, f"{key}: {message}" if key else message)
 
     def param(name: str, path: tuple) -> Any:
         # Params may use other params; resolve on demand and refuse cycles.
         if name in resolved:
             return resolved[name]
         if name in resolving:
-            raise Unresolved("params cycle: " + " -> ".join([*resolving[resolving.index(name):], name]))
+            raise Unresolved(Code.PARAMS_CYCLE, "params cycle: " + " -> ".join([*resolving[resolving.index(name):], name]))
         if len(resolving) >= MAX_PARAM_DEPTH:
-            raise Unresolved(f"params refer to each other more than {MAX_PARAM_DEPTH} deep ({resolving[0]} -> ...)")
+            raise Unresolved(Code.PARAMS_CYCLE, f"params refer to each other more than {MAX_PARAM_DEPTH} deep ({resolving[0]} -> ...)")
         resolving.append(name)
         try:
             resolved[name] = interpolate(raw_params[name], lambda expr: lookup(expr), on_error, path)
@@ -50,7 +51,7 @@ def resolve_params(data: dict, report: Callable) -> dict:
     def lookup(expr: str) -> Any:
         if not expr.startswith("params."):
             hint = f" Did you mean '${{params.{expr}}}'?" if expr.split(".")[0] in raw_params else ""
-            raise Unresolved(f"undefined ${{{expr}}}: spec values can use ${{params.NAME}}.{hint}")
+            raise Unresolved(Code.UNDEFINED_REFERENCE, f"undefined ${{{expr}}}: spec values can use ${{params.NAME}}.{hint}")
         head = expr[len("params."):].split(".")[0]
         if head in raw_params:
             param(head, ("params", head))
@@ -60,7 +61,7 @@ def resolve_params(data: dict, report: Callable) -> dict:
         try:
             param(name, ("params", name))
         except Unresolved as err:
-            on_error(("params", name), str(err))
+            on_error(err.code, ("params", name), str(err))
             raw = raw_params[name]
             resolved[name] = Deferred(raw) if isinstance(raw, str) else raw
 

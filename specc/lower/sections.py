@@ -15,6 +15,7 @@ from typing import Any
 
 from specc.catalog import Catalog
 from specc.catalog.check import Report, split_object
+from specc.codes import Code
 from specc.errors import did_you_mean
 from specc.ir import (IMPLICIT_INPUT, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit, Graph,
                       ImagesSource, KerasSource, NpzSource, Pad, Spec, Transform, Transforms)
@@ -161,14 +162,14 @@ def _plan(transforms: Any, names: tuple[str, ...], key: str, what: str, report: 
         if not transforms:
             return {}
         if len(names) != 1:
-            report(path, ".".join(path), f"a list of transforms is for a model with one {what}; this model has "
+            report(Code.AMBIGUOUS_INPUT, path, ".".join(path), f"a list of transforms is for a model with one {what}; this model has "
                    f"{len(names)} ({', '.join(names)}): write {key}: {{{names[0]}: [...], ...}}", False)
             return {}
         return {names[0]: Transforms(tuple(_transform(t) for t in transforms), path)}
     plan = {}
     for name, items in transforms.items():
         if name not in names:
-            report(path + (name,), ".".join(path), f"'{name}' is not a model {what} (the model's {what}s: "
+            report(Code.UNKNOWN_REFERENCE, path + (name,), ".".join(path), f"'{name}' is not a model {what} (the model's {what}s: "
                    f"{', '.join(names)})." + did_you_mean(name, names), True)
         elif items:
             plan[name] = Transforms(tuple(_transform(t) for t in items), path + (name,))

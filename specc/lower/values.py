@@ -18,7 +18,7 @@ import dataclasses
 from typing import Any
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
-from specc.catalog.check import NESTED_KINDS, split_object
+from specc.catalog.check import is_per_output, object_kind, split_object
 from specc.ir import APPLICATION, SHARED, Call, Graph, LayerNode
 from specc.lower.names import to_snake_case
 from specc.lower.paths import absolute
@@ -56,17 +56,8 @@ def describe_args(info: ClassInfo, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_value(arg: ArgInfo, value: Any) -> Any:
-    if value is None:
-        return None
-    if arg.type in NESTED_KINDS:
-        if arg.type == "activation" and isinstance(value, dict):
-            return describe("layer", value)  # Keras takes any callable, LeakyReLU(...) included
-        return describe(arg.type, value)
-    if arg.type == "learning_rate" and isinstance(value, dict):
-        return describe("schedule", value)
-    if arg.type == "layer" and isinstance(value, dict):
-        return describe("layer", value)
-    return value
+    kind = object_kind(arg, value) if value is not None else None
+    return describe(kind, value) if kind is not None else value
 
 
 def describe_per_output(value: Any, kind: str) -> Any:
@@ -75,7 +66,7 @@ def describe_per_output(value: Any, kind: str) -> Any:
         return None
     if isinstance(value, list):
         return [describe_per_output(v, kind) for v in value]
-    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in load_catalog()[kind].classes):
+    if is_per_output(value, kind, load_catalog()):
         return {output: describe_per_output(v, kind) for output, v in value.items()}
     return describe(kind, value)
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from specc.atomic import atomic_path, write_text
 from specc.build import keras_message, realize
+from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Call, Callback, Spec
 from specc.run import folder as runs
@@ -32,7 +33,7 @@ def place_callbacks(spec: Spec, run_dir: Path) -> list[Callback]:
     for callback in spec.fit.callbacks:
         name, key = callback.type, callback.file_argument
         if name == "TensorBoard" and importlib.util.find_spec("tensorboard") is None:
-            raise SpecError([Diagnostic("TensorBoard needs the tensorboard package, which is not installed: "
+            raise SpecError([Diagnostic(Code.MISSING_PACKAGE, "TensorBoard needs the tensorboard package, which is not installed: "
                                         "pip install tensorboard", spec.location(callback.path),
                                         f"{dotted(callback.path)} (TensorBoard)")])
         if callback.file is None:
@@ -42,7 +43,7 @@ def place_callbacks(spec: Spec, run_dir: Path) -> list[Callback]:
         path = path if path.is_absolute() else run_dir / path
         if path.resolve() in own or (name != "BackupAndRestore" and path.resolve() == (run_dir / runs.BACKUP).resolve()):
             where = callback.path + (name,) + ((key,) if key in callback.call.kwargs else ())
-            raise SpecError([Diagnostic(f"{key}: {callback.file} is where specc writes the run's own {path.name}: "
+            raise SpecError([Diagnostic(Code.RUN_FILE, f"{key}: {callback.file} is where specc writes the run's own {path.name}: "
                                         "choose another name", spec.location(where), f"{dotted(callback.path)} ({name})")])
         call = Call(callback.call.path, {**callback.call.kwargs, key: str(path)})
         placed.append(dataclasses.replace(callback, call=call, file=str(path)))
@@ -78,7 +79,7 @@ def make_callbacks(keras, spec: Spec, placed: list[Callback], run_dir: Path, his
             else:
                 made.append(realize(Call(callback.call.path, kwargs)))
         except Exception as err:  # Keras raises ValueError, TypeError, ... for arguments it refuses
-            raise SpecError([Diagnostic(f"Keras cannot create it: {keras_message(err)}", spec.location(callback.path),
+            raise SpecError([Diagnostic(Code.KERAS_REFUSED, f"Keras cannot create it: {keras_message(err)}", spec.location(callback.path),
                                         f"{dotted(callback.path)} ({callback.type})")]) from None
     if backup is None:  # the run's own; removed once the run is finished (after model.keras and metrics.json)
         backup = atomic_backup(keras)(backup_dir=str(run_dir / runs.BACKUP), delete_checkpoint=False)

@@ -10,7 +10,8 @@ workers write to a folder of their own under the system's temporary folder.
 
 One thing here is not plain tf.distribute: `repair_multi_worker_fit`, a narrow
 workaround for Keras 3's Model.fit under MultiWorkerMirroredStrategy
-(keras-team/keras#20585). Everything that touches Keras's internals is in it.
+(keras-team/keras#20585). Everything that touches Keras's internals is in it,
+in specc.run.repair (which generated scripts contain as it is).
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import json
 import os
 import shutil
 import tempfile
-import types
 from dataclasses import dataclass
 from pathlib import Path
 
+from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted
 from specc.ir import Call, Spec
+from specc.run.repair import repair_multi_worker_fit  # noqa: F401 (specc.run.distribute's name too)
 
 SECTION = ("train", "distribution")
 
@@ -100,8 +102,8 @@ def copy_backups(chief_dir: Path, own_dir: Path, folders: list[Path]) -> None:
 # -- the strategy ----------------------------------------------------------------------
 
 
-def _error(spec: Spec, path: tuple, message: str) -> SpecError:
-    return SpecError([Diagnostic(message, spec.location(path), dotted(path))])
+def _error(code: Code, spec: Spec, path: tuple, message: str) -> SpecError:
+    return SpecError([Diagnostic(code, message, spec.location(path), dotted(path))])
 
 
 def make_strategy(spec: Spec):
@@ -117,7 +119,7 @@ def make_strategy(spec: Spec):
 
     keras = import_keras()
     if keras.backend.backend() != "tensorflow":
-        raise _error(spec, SECTION, f"tf.distribute strategies run on the TensorFlow backend, and KERAS_BACKEND is "
+        raise _error(Code.STRATEGY_UNAVAILABLE, spec, SECTION, f"tf.distribute strategies run on the TensorFlow backend, and KERAS_BACKEND is "
                      f"{keras.backend.backend()}: set KERAS_BACKEND=tensorflow (specc does not map them to "
                      "keras.distribution, which the other backends use)")
     import tensorflow as tf
@@ -153,7 +155,7 @@ def _make_devices_exist(spec: Spec, tf, devices: list[str], paths: list[tuple]) 
         full = f"/device:{(name.device_type or '').lower()}:{name.device_index or 0}"
         if not any(k.endswith(full) for k in known):
             have = ", ".join(sorted(k.replace("/device:", "/") for k in known))
-            raise _error(spec, path, f"no device {device} here (this process has {have})")
+            raise _error(Code.DEVICE, spec, path, f"no device {device} here (this process has {have})")
 
 
 # -- inside the strategy ---------------------------------------------------------------
@@ -166,7 +168,7 @@ def scale_learning_rate(spec: Spec, model, strategy) -> None:
         return
     optimizer = spec.compile.optimizer if spec.compile is not None else None
     if optimizer is not None and isinstance(optimizer.kwargs.get("learning_rate"), Call):
-        raise _error(spec, SECTION + ("scale_learning_rate",), "cannot scale a learning-rate schedule: scale its "
+        raise _error(Code.SCALE_SCHEDULE, spec, SECTION + ("scale_learning_rate",), "cannot scale a learning-rate schedule: scale its "
                      "initial_learning_rate in compile.optimizer instead")
     import numpy as np
 
@@ -184,46 +186,6 @@ def distribute_dataset(strategy, dataset):
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
-
-
-def repair_multi_worker_fit(model, strategy) -> None:
-    """Make Keras 3's fit and evaluate work under MultiWorkerMirroredStrategy with several workers.
-
-    keras-team/keras#20585: Keras's TensorFlow trainer fails there twice.
-      1. Before the first step it reduces a whole (x, y) batch across workers to learn the input
-         shapes (`_maybe_symbolic_build`), which the collective reduce cannot take. Shapes need no
-         reduction: this reads them from this worker's first replica.
-      2. After each step it reduces the scalar logs with `reduce("MEAN", v, axis=0)`, which fails
-         for scalars. The steps here return each scalar as a vector of one, which that reduce averages
-         back to the scalar Keras expects.
-    Only this model instance changes; without several workers it is left alone.
-    """
-    if not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
-        return
-    import tensorflow as tf
-
-    def local_first_replica(value):
-        if isinstance(value, tf.distribute.DistributedValues):
-            return strategy.experimental_local_results(value)[0]
-        return value
-
-    def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        if iterator is not None:
-            for _, _, distributed in iterator:
-                data_batch = tf.nest.map_structure(local_first_replica, next(distributed))
-                break
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    def as_vectors(step):
-        def step_with_vector_logs(data):
-            return tf.nest.map_structure(lambda t: tf.reshape(t, [1]) if t.shape.rank == 0 else t, step(data))
-
-        return step_with_vector_logs
-
-    model._maybe_symbolic_build = types.MethodType(maybe_symbolic_build, model)
-    model.train_step = as_vectors(model.train_step)
-    model.test_step = as_vectors(model.test_step)
 
 
 def summary(spec: Spec, strategy, batch_size: int) -> str:

@@ -20,7 +20,7 @@ import math
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from specc.atomic import atomic_path, write_text
 
@@ -62,7 +62,7 @@ def default_run_dir(spec_name: str, resume: bool = False) -> Path:
 
 
 def saved_hash(run_dir: Path) -> str | None:
-    """The sha256 in the header of the run's spec.resolved.yaml (see `specc.resolve.render_resolved`)."""
+    """The sha256 in the header of the run's spec.resolved.yaml (see `specc.lower.canonical.render_resolved`)."""
     try:
         with open(run_dir / RESOLVED, encoding="utf-8") as handle:
             head = [handle.readline() for _ in range(5)]
@@ -245,3 +245,14 @@ def discard_new_run(run_dir: Path, *, remove_folder: bool) -> None:
         os.rmdir(run_dir)
     except OSError:  # not empty (or not ours to remove): leave it
         pass
+
+
+def train_command(spec_path: str, overrides: Sequence[str], out: str | os.PathLike | None, *, resume: bool,
+                  workers: int | None = None) -> list[str]:
+    """The `specc train` command line that runs (with `resume`: continues) a run, for messages and for workers."""
+    words = ["specc", "train", spec_path, *[w for o in overrides for w in ("--set", o)]]
+    if workers is not None:
+        words[2:2] = ["--workers", str(workers)]
+    if out is not None:
+        words += ["--out", str(out)]
+    return words + (["--resume"] if resume else [])

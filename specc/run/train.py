@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from specc.atomic import atomic_path, write_text
+from specc.codes import Code
 from specc.errors import Diagnostic, SpecError
 from specc.ir import Callback, Spec
 from specc.lower.canonical import render_resolved
@@ -113,7 +113,7 @@ class _Run:
 
 def _require_data(spec: Spec) -> None:
     if spec.data is None:
-        raise SpecError([Diagnostic("train needs a data: section saying what to train on, e.g. "
+        raise SpecError([Diagnostic(Code.NO_DATA, "train needs a data: section saying what to train on, e.g. "
                                     "data: {source: {builtin: digits}}", spec.location(()), "data")])
 
 
@@ -250,14 +250,6 @@ def _run_folders(spec: Spec, out: str | os.PathLike | None, resume: bool) -> tup
     if (chief_dir / runs.RESOLVED).is_file():  # read-only: a finished run, or a changed spec
         runs.check_run_dir(chief_dir, spec.sha256, resume=True)
     return distribute.fresh_worker_dir(chief_dir, who), chief_dir
-
-
-def resume_command(spec_path: str, overrides: Sequence[str], out: str | os.PathLike | None) -> str:
-    """The command line that continues a run, for messages."""
-    words = ["specc", "train", spec_path, *[w for o in overrides for w in ("--set", o)]]
-    if out is not None:
-        words += ["--out", str(out)]
-    return shlex.join([*words, "--resume"])
 
 
 def _save_model(model, path: Path) -> None:

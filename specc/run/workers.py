@@ -49,19 +49,12 @@ def tf_config(addresses: list[str], index: int) -> str:
     return json.dumps({"cluster": {"worker": addresses}, "task": {"type": "worker", "index": index}})
 
 
-def command(spec_path: str, overrides: Sequence[str], run_dir: Path, resume: bool, workers: int | None = None) -> list[str]:
-    words = ["specc", "train", spec_path, *[w for o in overrides for w in ("--set", o)], "--out", str(run_dir)]
-    if workers is not None:
-        words[2:2] = ["--workers", str(workers)]
-    return words + (["--resume"] if resume else [])
-
-
 def launch(spec_path: str, overrides: Sequence[str], run_dir: Path, resume: bool, workers: int) -> int:
     """Run the workers to the end; the exit status of the job (0 when every worker finished)."""
     addresses = [f"127.0.0.1:{port}" for port in free_ports(workers)]
-    args = command(spec_path, overrides, run_dir, resume)[1:]
+    args = runs.train_command(spec_path, overrides, run_dir, resume=resume)[1:]
     # What the chief says on Ctrl-C: the command that resumes the whole job, --workers included.
-    again = shlex.join(command(spec_path, overrides, run_dir, True, workers))
+    again = shlex.join(runs.train_command(spec_path, overrides, run_dir, resume=True, workers=workers))
     processes, logs = [], []
     for index in range(workers):
         env = {**os.environ, "TF_CONFIG": tf_config(addresses, index), RESUME_COMMAND: again}
@@ -131,4 +124,4 @@ def _stop(processes: list[subprocess.Popen], grace: float) -> None:
 def _say_how_to_resume(spec_path: str, overrides: Sequence[str], run_dir: Path, workers: int, what: str) -> None:
     if (run_dir / runs.RESOLVED).is_file() and not (run_dir / runs.METRICS).is_file():
         print(f"specc: {what}; {run_dir} keeps every completed epoch. Continue with --resume:\n"
-              f"  {shlex.join(command(spec_path, overrides, run_dir, True, workers))}", file=sys.stderr)
+              f"  {shlex.join(runs.train_command(spec_path, overrides, run_dir, resume=True, workers=workers))}", file=sys.stderr)

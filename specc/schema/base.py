@@ -20,7 +20,7 @@ Number = StrictFloat  # strict, yet it takes integers: `loss_weights: {a: 1}` is
 PositiveInt = Annotated[StrictInt, Field(gt=0)]
 
 # A Keras object: its string identifier (`adam`) or `{ClassName: {arguments}}`.
-# The structure is checked here; names and arguments by specc.objects against
+# The structure is checked here; names and arguments by specc.catalog.check against
 # the catalog. The JSON Schema for editors refers to per-kind definitions that
 # specc.jsonschema generates from the catalog (every class and argument).
 KIND_PLACEHOLDER = "x-specc-kind"

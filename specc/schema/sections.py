@@ -56,7 +56,7 @@ class CompileSection(Section):
     auto_scale_loss: StrictBool = True
 
 
-# -- train.distribution: a tf.distribute strategy (run by specc.distribute) ---------------
+# -- train.distribution: a tf.distribute strategy (run by specc.run.distribute) ---------------
 
 DEVICE_PATTERN = r"^/?(job:[A-Za-z0-9_]+/)?(replica:\d+/)?(task:\d+/)?(device:)?(CPU|GPU|TPU|cpu|gpu|tpu):\d+$"
 

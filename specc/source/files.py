@@ -1,6 +1,6 @@
 """Stage 1, load: a spec file (and the files it extends) as plain data with positions.
 
-`load_source(path)` reads the YAML safely (see `specc.yaml_reader`), follows
+`load_source(path)` reads the YAML safely (see `specc.source.yaml_reader`), follows
 `extends:` chains relative to each file, and deep-merges each spec over its
 base: mappings merge key by key, anything else (lists included) replaces. The
 `SourceMap` remembers, for every node of the merged data, the file, line and
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from specc.codes import Code
 from specc.errors import Diagnostic, Location, SpecError, UnreadableSpec, describe, shown_path
 from specc.source.yaml_reader import MAX_BYTES, YamlDocument, read_yaml
 
@@ -91,7 +92,7 @@ def read_file(path: str | os.PathLike) -> YamlDocument:
     name = str(path)
 
     def unreadable(why: str) -> UnreadableSpec:
-        return UnreadableSpec([Diagnostic(f"cannot read file: {why}", Location(name, 1, 1))])
+        return UnreadableSpec([Diagnostic(Code.UNREADABLE_FILE, f"cannot read file: {why}", Location(name, 1, 1))])
 
     try:
         if not stat.S_ISREG(os.stat(path).st_mode):
@@ -103,7 +104,7 @@ def read_file(path: str | os.PathLike) -> YamlDocument:
         raise unreadable(getattr(err, "strerror", None) or str(err)) from None
     if len(raw) > MAX_BYTES:
         size = os.stat(path).st_size
-        raise SpecError([Diagnostic(f"file is {size:,} bytes; the limit is {MAX_BYTES:,} bytes", Location(name, 1, 1))])
+        raise SpecError([Diagnostic(Code.TOO_LARGE, f"file is {size:,} bytes; the limit is {MAX_BYTES:,} bytes", Location(name, 1, 1))])
     return read_yaml(raw, name)
 
 
@@ -121,20 +122,20 @@ def _load(path: Path, chain: tuple[Path, ...]) -> Source:
     target = data["extends"]
     where = Location(doc.filename, *_mark(doc, ("extends",)))
     if not isinstance(target, str) or not target or "\0" in target:
-        raise SpecError([Diagnostic(f"expected a file path; received {describe(target)}", where, "extends")])
+        raise SpecError([Diagnostic(Code.EXTENDS_FILE, f"expected a file path; received {describe(target)}", where, "extends")])
     base_path = (path.parent / target).resolve()
     seen = chain + (path.resolve(),)
     if base_path in seen:
         cycle = " -> ".join(shown_path(p) for p in (*seen[seen.index(base_path):], base_path))
-        raise SpecError([Diagnostic(f"cycle: {cycle}", where, "extends")])
+        raise SpecError([Diagnostic(Code.EXTENDS_CHAIN, f"cycle: {cycle}", where, "extends")])
     if len(seen) > MAX_EXTENDS_DEPTH:
-        raise SpecError([Diagnostic(f"chain deeper than {MAX_EXTENDS_DEPTH} files", where, "extends")])
+        raise SpecError([Diagnostic(Code.EXTENDS_CHAIN, f"chain deeper than {MAX_EXTENDS_DEPTH} files", where, "extends")])
     try:
         found = base_path.is_file()
     except OSError as err:  # a name too long for the file system, say
-        raise SpecError([Diagnostic(f"cannot use {describe(target)}: {err.strerror}", where, "extends")]) from None
+        raise SpecError([Diagnostic(Code.EXTENDS_FILE, f"cannot use {describe(target)}: {err.strerror}", where, "extends")]) from None
     if not found:
-        raise SpecError([Diagnostic(f"no such file: {target} (looked at {shown_path(base_path)})", where, "extends")])
+        raise SpecError([Diagnostic(Code.EXTENDS_FILE, f"no such file: {target} (looked at {shown_path(base_path)})", where, "extends")])
 
     base = _load(Path(shown_path(base_path)), seen)
     own = {k: v for k, v in data.items() if k != "extends"}

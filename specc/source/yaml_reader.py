@@ -31,6 +31,7 @@ import yaml
 from yaml.events import (AliasEvent, DocumentStartEvent, MappingEndEvent, MappingStartEvent,
                          ScalarEvent, SequenceEndEvent, SequenceStartEvent, StreamEndEvent)
 
+from specc.codes import Code
 from specc.errors import Diagnostic, Location, SpecError, describe
 
 _LIBYAML = yaml.__with_libyaml__
@@ -204,11 +205,11 @@ class _Builder:
         self.data: Any = None
         self.too_deep = False
 
-    def located(self, message: str, mark: Mark) -> Diagnostic:
-        return Diagnostic(message, Location(self.filename, mark.line, mark.column))
+    def located(self, code: Code, message: str, mark: Mark) -> Diagnostic:
+        return Diagnostic(code, message, Location(self.filename, mark.line, mark.column))
 
-    def report(self, message: str, mark: Mark) -> None:
-        self.diagnostics.append(self.located(message, mark))
+    def report(self, code: Code, message: str, mark: Mark) -> None:
+        self.diagnostics.append(self.located(code, message, mark))
 
     def build(self, text: str, retry: bool = True) -> None:
         """Read `text`, leaving every mistake found in `self.diagnostics`."""
@@ -227,9 +228,9 @@ class _Builder:
                 raise _LibyamlNestingLimit(mark.index, _mark(mark)) from None
             self.diagnostics.append(_syntax_diagnostic(error, self.filename))
         except yaml.reader.ReaderError as error:  # our own character check runs first
-            self.diagnostics.append(_text_error(text, error.position, error.reason, self.filename))
+            self.diagnostics.append(_text_error(Code.NOT_TEXT, text, error.position, error.reason, self.filename))
         except yaml.YAMLError as error:  # anything else PyYAML may raise, unlocated
-            self.diagnostics.append(Diagnostic(f"invalid YAML: {error}", None))
+            self.diagnostics.append(Diagnostic(Code.YAML_SYNTAX, f"invalid YAML: {error}", None))
 
     def consume(self, get_event) -> None:
         scalar, start, end = self.scalar, self.start, self.end  # the hot loop
@@ -248,7 +249,7 @@ class _Builder:
                 self.documents += 1
                 if self.documents > 1:
                     raise _Fatal(self.located(
-                        "a spec file holds one YAML document, but a second one starts here",
+                        Code.SECOND_DOCUMENT, "a spec file holds one YAML document, but a second one starts here",
                         _mark(event.start_mark)))
             elif event is None or kind is StreamEndEvent:
                 return
@@ -263,7 +264,7 @@ class _Builder:
             message = f"YAML alias expansion too large (more than {MAX_NODES:,} nodes): an alias bomb?"
         else:
             message = f"YAML document too large (more than {MAX_NODES:,} nodes)"
-        raise _Fatal(self.located(message, mark))
+        raise _Fatal(self.located(Code.TOO_LARGE, message, mark))
 
     def child_path(self) -> tuple | None:
         """Where the next node goes; None when its position is not recorded."""
@@ -302,15 +303,15 @@ class _Builder:
             return text  # quoted, or the non-specific tag `!`: a string
         convert = _resolve_plain if tag is None else _SCALAR_TAGS.get(tag)
         if convert is None:
-            self.report(_tag_problem(tag, "a scalar"), mark)
+            self.report(Code.YAML_TAG, _tag_problem(tag, "a scalar"), mark)
             return text
         try:
             value = convert(text)
-        except _ScalarError as error:
-            self.report(str(error), mark)
+        except _ScalarError as error:  # an integer with too many digits
+            self.report(Code.TOO_LARGE, str(error), mark)
             return text
         if value is _NO:
-            self.report(f"{describe(text)} is not a valid {_tag_name(tag)}", mark)
+            self.report(Code.YAML_TAG, f"{describe(text)} is not a valid {_tag_name(tag)}", mark)
             return text
         return value
 
@@ -318,15 +319,15 @@ class _Builder:
         mark, name = _mark(event.start_mark), event.anchor
         value, size, height = None, 1, 0
         if name in self.open_anchors:
-            self.report(f"alias '*{name}' refers to a collection that contains it; "
+            self.report(Code.YAML_ALIAS, f"alias '*{name}' refers to a collection that contains it; "
                         "recursive structures are not allowed", mark)
         elif name not in self.anchors:
-            self.report(f"alias '*{name}' refers to no anchor defined before it", mark)
+            self.report(Code.YAML_ALIAS, f"alias '*{name}' refers to no anchor defined before it", mark)
         else:
             value, size, height = self.anchors[name]
         self.count(size, mark, alias=True)
         if len(self.stack) + height > MAX_DEPTH:
-            raise _Fatal(self.located(f"alias '*{name}' makes the nesting deeper than "
+            raise _Fatal(self.located(Code.TOO_LARGE, f"alias '*{name}' makes the nesting deeper than "
                                       f"{MAX_DEPTH} levels", mark), too_deep=True)
         self.attach(value, mark, height, record=True)  # deeper paths fall back to this mark
 
@@ -334,12 +335,12 @@ class _Builder:
         start = event.start_mark
         mark = Mark(start.line + 1, start.column + 1)
         if len(self.stack) >= MAX_DEPTH:
-            raise _Fatal(self.located(f"nesting is deeper than {MAX_DEPTH} levels", mark),
+            raise _Fatal(self.located(Code.TOO_LARGE, f"nesting is deeper than {MAX_DEPTH} levels", mark),
                          too_deep=True)
         self.count(1, mark, alias=False)
         expected = _MAP_TAG if isinstance(container, dict) else _SEQ_TAG
         if event.tag not in (None, "!", expected):
-            self.report(_tag_problem(event.tag, "a mapping" if expected == _MAP_TAG
+            self.report(Code.YAML_TAG, _tag_problem(event.tag, "a mapping" if expected == _MAP_TAG
                                      else "a sequence"), mark)
         path = self.child_path()
         if path is not None:
@@ -400,13 +401,13 @@ class _Builder:
     def read_key(self, frame: _Frame, key: Any, mark: Mark, merge: bool) -> None:
         if isinstance(key, (dict, list)):
             kind = "a mapping" if isinstance(key, dict) else "a sequence"
-            self.report(f"a mapping key must be a scalar, not {kind}", mark)
+            self.report(Code.YAML_KEY, f"a mapping key must be a scalar, not {kind}", mark)
             frame.skip = True
             return
         seen = _MERGE if merge else key
         first_line = frame.first_lines.get(seen)
         if first_line is not None:
-            self.report(f"duplicate key {describe(key)} (first defined at line {first_line})", mark)
+            self.report(Code.DUPLICATE_KEY, f"duplicate key {describe(key)} (first defined at line {first_line})", mark)
             frame.skip = True
             return
         frame.first_lines[seen] = mark.line
@@ -422,7 +423,7 @@ class _Builder:
         """Note the mappings of `<<: *base` or `<<: [*a, *b]`, merged at the end."""
         sources = [value] if isinstance(value, dict) else value
         if not isinstance(sources, list) or not all(isinstance(s, dict) for s in sources):
-            self.report("the merge key '<<' takes a mapping, an alias to one, "
+            self.report(Code.YAML_KEY, "the merge key '<<' takes a mapping, an alias to one, "
                         "or a list of them", mark)
             return
         if frame.merges is None:
@@ -466,10 +467,10 @@ _NOT_PRINTABLE = re.compile(
     "[^\x09\x0A\x0D\x20-\x7E\x85\xA0-\uD7FF\uE000-\uFFFD\U00010000-\U0010FFFF]")
 
 
-def _text_error(text: str, index: int, message: str, filename: str) -> Diagnostic:
+def _text_error(code: Code, text: str, index: int, message: str, filename: str) -> Diagnostic:
     line = text.count("\n", 0, index) + 1
     column = index - (text.rfind("\n", 0, index) + 1) + 1
-    return Diagnostic(message, Location(filename, line, column))
+    return Diagnostic(code, message, Location(filename, line, column))
 
 
 def _decode(source: str | bytes, filename: str) -> str:
@@ -479,7 +480,7 @@ def _decode(source: str | bytes, filename: str) -> str:
     else:
         size = len(source)
     if size > MAX_BYTES:
-        raise SpecError([Diagnostic(f"file is {size:,} bytes; the limit is {MAX_BYTES:,} bytes",
+        raise SpecError([Diagnostic(Code.TOO_LARGE, f"file is {size:,} bytes; the limit is {MAX_BYTES:,} bytes",
                                     Location(filename, 1, 1))])
     if isinstance(source, str):
         text = source[1:] if source.startswith("\ufeff") else source
@@ -490,14 +491,14 @@ def _decode(source: str | bytes, filename: str) -> str:
             data = bytes(source)
             prefix = data[: error.start].decode("utf-8", "replace")
             byte = data[error.start]
-            raise SpecError([_text_error(prefix, len(prefix),
+            raise SpecError([_text_error(Code.NOT_TEXT, prefix, len(prefix),
                                          f"file is not UTF-8 text (byte 0x{byte:02x}); "
                                          "is it a binary file?", filename)]) from None
     bad = _NOT_PRINTABLE.search(text)
     if bad is not None:
         message = (f"character U+{ord(bad.group()):04X} is not allowed in YAML; "
                    "is this a binary file?")
-        raise SpecError([_text_error(text, bad.start(), message, filename)])
+        raise SpecError([_text_error(Code.NOT_TEXT, text, bad.start(), message, filename)])
     return text
 
 
@@ -514,7 +515,7 @@ def _syntax_diagnostic(error: yaml.MarkedYAMLError, filename: str) -> Diagnostic
     location = None
     if mark is not None:
         location = Location(filename, mark.line + 1, mark.column + 1)
-    return Diagnostic(f"invalid YAML: {message}", location)
+    return Diagnostic(Code.YAML_SYNTAX, f"invalid YAML: {message}", location)
 
 
 def read_yaml(source: str | bytes, filename: str) -> YamlDocument:
@@ -532,7 +533,7 @@ def read_yaml(source: str | bytes, filename: str) -> YamlDocument:
         builder.build(text[: limit.index], retry=False)
         if not builder.too_deep:
             builder.diagnostics = first.diagnostics + [first.located(
-                f"nesting is deeper than {MAX_DEPTH} levels", limit.mark)]
+                Code.TOO_LARGE, f"nesting is deeper than {MAX_DEPTH} levels", limit.mark)]
     if builder.diagnostics:
         raise SpecError(builder.diagnostics)
     return YamlDocument(filename, builder.data, builder.values, builder.keys)

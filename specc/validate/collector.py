@@ -1,23 +1,24 @@
-"""Reports (path, where, message) from every pass, located through the SourceMap and raised together."""
+"""Reports (code, path, where, message) from every pass, located through the SourceMap and raised together."""
 
 from __future__ import annotations
 
+from specc.codes import Code
 from specc.errors import Diagnostic, Location, SpecError
 from specc.source import SourceMap
 
 
 class Collector:
-    """Turns (path, where, message) reports into located diagnostics."""
+    """Turns (code, path, where, message) reports into located diagnostics."""
 
     def __init__(self, positions: SourceMap):
         self.positions = positions
         self.diagnostics: list[Diagnostic] = []
 
-    def __call__(self, path: tuple, where: str, message: str, at_key: bool = False) -> None:
+    def __call__(self, code: Code, path: tuple, where: str, message: str, at_key: bool = False) -> None:
         location = self.positions.key(path) if at_key else self.positions.value(path)
         if location is None:  # an empty file has no nodes to point at
             location = Location(self.positions.file, 1, 1)
-        self.diagnostics.append(Diagnostic(message, location, where))
+        self.diagnostics.append(Diagnostic(code, message, location, where))
 
     def raise_if_any(self) -> None:
         if self.diagnostics:

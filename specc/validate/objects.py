@@ -6,7 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from specc.catalog import Catalog
-from specc.catalog.check import ObjectChecker, Report
+from specc.catalog.check import ObjectChecker, Report, is_per_output
+from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted
 from specc.ir import Graph
 from specc.lower.blocks import remapped
@@ -22,7 +23,7 @@ def check_layer_arguments(checks: list[ArgumentCheck], catalog: Catalog, report:
         trainable = check.args.get("trainable", True)
         if check.cls.kind == "application" and not isinstance(trainable, bool):
             # `trainable` is specc's own key here: applications are functions, and specc sets it on the model.
-            checker.report(check.path + ("trainable",), check.label,
+            checker.report(Code.WRONG_TYPE, check.path + ("trainable",), check.label,
                            f"trainable: expected true or false; received {describe(trainable)}", False)
 
 
@@ -50,7 +51,7 @@ def _per_output(section: dict, key: str, kind: str, outputs: list[str] | None, c
     path = ("compile", key)
     if value is None:
         return
-    if isinstance(value, dict) and not (len(value) == 1 and next(iter(value)) in checker.catalog[kind].classes):
+    if is_per_output(value, kind, checker.catalog):
         _check_output_keys(value, path, outputs, report)
         for output, per_output in value.items():
             _each(per_output, kind, path + (output,), checker)
@@ -70,5 +71,5 @@ def _check_output_keys(mapping: dict, path: tuple, outputs: list[str] | None, re
         return
     for name in mapping:
         if name not in outputs:
-            report(path + (name,), dotted(path), f"'{name}' is not a model output (outputs: {', '.join(outputs)})."
+            report(Code.UNKNOWN_REFERENCE, path + (name,), dotted(path), f"'{name}' is not a model output (outputs: {', '.join(outputs)})."
                    + did_you_mean(name, outputs), True)

@@ -1,9 +1,10 @@
 """The structure of a spec, by the pydantic models of `specc.schema`: one located diagnostic per problem.
 
 pydantic reports one error per member of a union and speaks of its own
-locations; this turns its errors into specc's (data path, where, message,
-at_key), keeping only the useful member's errors and naming expected types
-the way the YAML writes them.
+locations; this turns its errors into specc's (code, data path, where,
+message, at_key), keeping only the useful member's errors, naming expected
+types the way the YAML writes them, and giving pydantic's error type its
+specc code (`extra_forbidden` is an unknown key, S101).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted, split_where
 from specc.lower.interpolate import Deferred
 from specc.schema import SpecDocument
@@ -30,18 +32,34 @@ _EXPECTED = {
     "specc_object_type": "a class name or a one-key mapping {ClassName: {arguments}}",
 }
 
+# The codes of specc's own error types (PydanticCustomError in specc.schema); pydantic's own map by kind in `_code`.
+CUSTOM_ERROR_CODES = {
+    "specc_object_type": Code.WRONG_TYPE,
+    "specc_object_keys": Code.WRONG_TYPE,
+    "specc_object_name": Code.WRONG_TYPE,
+    "specc_object_arguments": Code.WRONG_TYPE,
+    "specc_version": Code.BAD_VALUE,
+    "specc_data_choice": Code.BAD_VALUE,
+    "specc_data_reshape": Code.BAD_VALUE,
+    "specc_data_one_key": Code.NOT_EXACTLY_ONE,
+    "specc_data_split": Code.SPLIT,
+    "specc_device": Code.DEVICE,
+    "specc_parameter_server": Code.STRATEGY_UNAVAILABLE,
+}
+_KEY_CODES = {"extra_forbidden": Code.UNKNOWN_KEY, "missing": Code.MISSING_KEY, "union_tag_not_found": Code.MISSING_KEY}
+
 
 def check_structure(data: dict, report) -> SpecDocument | None:
     try:
         return SpecDocument.model_validate(data)
     except ValidationError as err:
-        for path, where, message, at_key in structure_diagnostics(err.errors(), data):
-            report(path, where, message, at_key)
+        for code, path, where, message, at_key in structure_diagnostics(err.errors(), data):
+            report(code, path, where, message, at_key)
         return None
 
 
 def structure_diagnostics(errors: list[dict], data: Any):
-    """pydantic's errors as (data path, where, message, at_key), one per problem.
+    """pydantic's errors as (code, data path, where, message, at_key), one per problem.
 
     pydantic reports one error per member of a union; when one member got
     further into the value than the others, its errors are the useful ones.
@@ -55,7 +73,7 @@ def structure_diagnostics(errors: list[dict], data: Any):
     for path, errs in grouped.items():
         if any(p[: len(path)] == path and len(p) > len(path) for p in paths) and all(e["type"] in _EXPECTED for e in errs):
             continue  # another union member matched the shape and reported deeper
-        yield _message(path, errs, data)
+        yield (_code(errs), *_message(path, errs, data))
 
 
 def _data_path(loc: tuple, data: Any, keep_last: bool) -> tuple:
@@ -105,6 +123,22 @@ def _message(path: tuple, errs: list[dict], data: Any):
     else:
         message = "; ".join(dict.fromkeys(_humane(e) for e in errs)) + f" (received {describe(value)})"
     return path, where, (f"{key}: {message}" if key else message), False
+
+
+def _code(errs: list[dict]) -> Code:
+    """The code of one problem: of its first error that is about the value, else of a wrong type."""
+    for e in errs:
+        kind = e["type"]
+        known = CUSTOM_ERROR_CODES.get(kind) or _KEY_CODES.get(kind)
+        if known is not None:
+            return known
+        if not _is_type_error(kind):
+            return Code.BAD_VALUE  # a range, a choice, a pattern, a length, a validator's ValueError
+    return Code.WRONG_TYPE
+
+
+def _is_type_error(kind: str) -> bool:
+    return kind in _EXPECTED or kind.endswith(("_type", "_parsing")) or kind in ("int_from_float", "is_instance_of")
 
 
 # YAML 1.1 read these as booleans; specc reads YAML 1.2, where they are strings.

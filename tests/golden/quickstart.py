@@ -51,18 +51,49 @@ def read_builtin(name):
     return table[:, :-1], table[:, -1]
 
 
-def rescale(x, factor):
+class TransformError(ValueError):
+    """A transform that cannot apply to this data; the message says why."""
+
+
+def shape_text(shape: tuple | list) -> str:
+    """A shape as the spec writes it: [28, 28, 1]."""
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def check_numeric(x: np.ndarray, kind: str) -> None:
+    """Raise TransformError unless x holds numbers (or booleans) in fixed-size samples."""
+    if x.dtype == object:
+        raise TransformError(f"{kind} needs fixed-size samples; these are variable-length "
+                             "sequences: pad them first (- pad: {length: N})")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise TransformError(f"{kind} needs numbers; the data's dtype is {x.dtype}")
+
+
+def rescale(x: np.ndarray, factor: float) -> np.ndarray:
     """x times factor, in x's float dtype when it has one of 32 bits or more, else float32."""
+    check_numeric(x, "rescale")
     floating = np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize >= 4
     dtype = x.dtype if floating else np.float32
     return x.astype(dtype, copy=False) * np.asarray(factor, dtype=dtype)
 
 
-def one_hot(y, classes):
+def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
     """Integer class labels (shape (n,) or (n, 1)) to float32 one-hot vectors."""
-    if y.ndim > 1 and y.shape[-1] == 1:
-        y = y.reshape(y.shape[0], *y.shape[1:-1])
-    ints = y.astype(np.int64)
+    check_numeric(y, "one_hot")
+    labels = y
+    if y.ndim > 1 and y.shape[-1] == 1:  # (n, 1) labels, as cifar's
+        labels = y.reshape(y.shape[0], *y.shape[1:-1])
+    if labels.ndim != 1:
+        raise TransformError("one_hot takes one integer class label per sample; these samples "
+                             f"have shape {shape_text(y.shape[1:])}")
+    floating = np.issubdtype(labels.dtype, np.floating)
+    if floating and (not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))):
+        raise TransformError("one_hot takes integer class labels; these have fractions")
+    ints = labels.astype(np.int64)
+    if ints.size and (ints.min() < 0 or ints.max() >= classes):
+        bad = ints.min() if ints.min() < 0 else ints.max()
+        raise TransformError(f"label {bad} is outside 0..{classes - 1} (one_hot: {classes}); "
+                             f"the labels range over {ints.min()}..{ints.max()}")
     out = np.zeros((ints.shape[0], classes), dtype=np.float32)
     out[np.arange(ints.shape[0]), ints] = 1.0
     return out

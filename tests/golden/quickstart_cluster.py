@@ -55,18 +55,49 @@ def read_builtin(name):
     return table[:, :-1], table[:, -1]
 
 
-def rescale(x, factor):
+class TransformError(ValueError):
+    """A transform that cannot apply to this data; the message says why."""
+
+
+def shape_text(shape: tuple | list) -> str:
+    """A shape as the spec writes it: [28, 28, 1]."""
+    return "[" + ", ".join(map(str, shape)) + "]"
+
+
+def check_numeric(x: np.ndarray, kind: str) -> None:
+    """Raise TransformError unless x holds numbers (or booleans) in fixed-size samples."""
+    if x.dtype == object:
+        raise TransformError(f"{kind} needs fixed-size samples; these are variable-length "
+                             "sequences: pad them first (- pad: {length: N})")
+    if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
+        raise TransformError(f"{kind} needs numbers; the data's dtype is {x.dtype}")
+
+
+def rescale(x: np.ndarray, factor: float) -> np.ndarray:
     """x times factor, in x's float dtype when it has one of 32 bits or more, else float32."""
+    check_numeric(x, "rescale")
     floating = np.issubdtype(x.dtype, np.floating) and x.dtype.itemsize >= 4
     dtype = x.dtype if floating else np.float32
     return x.astype(dtype, copy=False) * np.asarray(factor, dtype=dtype)
 
 
-def one_hot(y, classes):
+def one_hot(y: np.ndarray, classes: int) -> np.ndarray:
     """Integer class labels (shape (n,) or (n, 1)) to float32 one-hot vectors."""
-    if y.ndim > 1 and y.shape[-1] == 1:
-        y = y.reshape(y.shape[0], *y.shape[1:-1])
-    ints = y.astype(np.int64)
+    check_numeric(y, "one_hot")
+    labels = y
+    if y.ndim > 1 and y.shape[-1] == 1:  # (n, 1) labels, as cifar's
+        labels = y.reshape(y.shape[0], *y.shape[1:-1])
+    if labels.ndim != 1:
+        raise TransformError("one_hot takes one integer class label per sample; these samples "
+                             f"have shape {shape_text(y.shape[1:])}")
+    floating = np.issubdtype(labels.dtype, np.floating)
+    if floating and (not np.all(np.isfinite(labels)) or np.any(labels != np.round(labels))):
+        raise TransformError("one_hot takes integer class labels; these have fractions")
+    ints = labels.astype(np.int64)
+    if ints.size and (ints.min() < 0 or ints.max() >= classes):
+        bad = ints.min() if ints.min() < 0 else ints.max()
+        raise TransformError(f"label {bad} is outside 0..{classes - 1} (one_hot: {classes}); "
+                             f"the labels range over {ints.min()}..{ints.max()}")
     out = np.zeros((ints.shape[0], classes), dtype=np.float32)
     out[np.arange(ints.shape[0]), ints] = 1.0
     return out
@@ -134,15 +165,21 @@ def worker_folder(out):
     return os.path.join(tempfile.gettempdir(), f"specc-{tag}-{task['type']}-{task['index']}")
 
 
-def repair_multi_worker_fit(model, strategy):
-    """Keras 3's fit with MultiWorkerMirroredStrategy over several workers (keras-team/keras#20585).
+def repair_multi_worker_fit(model, strategy) -> None:
+    """Make Keras 3's fit and evaluate work under MultiWorkerMirroredStrategy with several workers.
 
-    Keras reduces a whole first batch across workers to learn the input shapes (which fails),
-    and reduces scalar logs with axis=0 (which fails): shapes come from this worker's first
-    replica instead, and each step returns its scalars as vectors of one. Only this model changes.
+    keras-team/keras#20585: Keras's TensorFlow trainer fails there twice.
+      1. Before the first step it reduces a whole (x, y) batch across workers to learn the
+         input shapes (`_maybe_symbolic_build`), which the collective reduce cannot take.
+         Shapes need no reduction: this reads them from this worker's first replica.
+      2. After each step it reduces the scalar logs with `reduce("MEAN", v, axis=0)`, which
+         fails for scalars. The steps here return each scalar as a vector of one, which that
+         reduce averages back to the scalar Keras expects.
+    Only this model instance changes; without several workers it is left alone.
     """
-    if not strategy.extended._in_multi_worker_mode():
+    if not getattr(strategy.extended, "_in_multi_worker_mode", lambda: False)():
         return
+    import tensorflow as tf
 
     def local_first_replica(value):
         if isinstance(value, tf.distribute.DistributedValues):
@@ -157,9 +194,11 @@ def repair_multi_worker_fit(model, strategy):
         with self.distribute_strategy.scope():
             self._symbolic_build(data_batch=data_batch)
 
+    def vector(value):
+        return tf.reshape(value, [1]) if value.shape.rank == 0 else value
+
     def as_vectors(step):
         def step_with_vector_logs(data):
-            vector = lambda t: tf.reshape(t, [1]) if t.shape.rank == 0 else t  # noqa: E731
             return tf.nest.map_structure(vector, step(data))
 
         return step_with_vector_logs
