@@ -291,7 +291,7 @@ def bench_training(keras, name: str, samples: int, rounds: int) -> dict:
     from specc.build import build_model
 
     spec = specc.load(REPO / "specs" / f"{name}.yaml")
-    batch_size = spec.document.train.batch_size
+    batch_size = spec.fit.batch_size
     seed = spec.seed or 0
     by_hand = {"mlp": mlp_by_hand, "cifar10_cnn": cnn_by_hand}[name]
     x, y = random_data("mlp" if name == "mlp" else "cnn", samples)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import typing
+from functools import cache
 from typing import Any
 
 import yaml
@@ -47,9 +49,9 @@ def _later_and_absent(value: Any) -> dict:
     """model_dump's `exclude` for the None fields marked as added after this version, in `value` and below."""
     if isinstance(value, BaseModel):
         exclude: dict = {}
-        for name, info in type(value).model_fields.items():
+        for name, marked in _fields_to_visit(type(value)):
             item = getattr(value, name)
-            if item is None and _added_later(info.metadata):
+            if item is None and marked:
                 exclude[name] = True
             elif inner := _later_and_absent(item):
                 exclude[name] = inner
@@ -61,14 +63,35 @@ def _later_and_absent(value: Any) -> dict:
     return {}
 
 
+@cache
+def _fields_to_visit(model: type) -> tuple[tuple[str, bool], ...]:
+    """(field, marked Since a later version) for the fields of `model` that are marked or can hold models:
+    the others (a spec's layers, say: plain data) cannot hold a marked field, and are not walked."""
+    return tuple((name, _added_later(info.metadata)) for name, info in model.model_fields.items()
+                 if _added_later(info.metadata) or _holds_models(info.annotation))
+
+
+def _holds_models(annotation: Any) -> bool:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return True
+    return any(_holds_models(arg) for arg in typing.get_args(annotation))
+
+
 def _added_later(metadata: list) -> bool:
     return any(isinstance(mark, Since) and mark.version > CANONICAL_VERSION for mark in metadata)
 
 
 def content_hash(form: dict[str, Any]) -> str:
     """sha256 of the canonical form's JSON."""
-    text = json.dumps(_sortable(form), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    try:
+        text = _canonical_json(form)
+    except TypeError:  # keys JSON cannot sort; rare, so the common path makes no copy
+        text = _canonical_json(_sortable(form))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _canonical_json(form: Any) -> str:
+    return json.dumps(form, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 def _sortable(value: Any) -> Any:

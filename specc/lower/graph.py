@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from specc.catalog import Catalog, ClassInfo
 from specc.catalog.check import Report, split_object
@@ -57,8 +57,7 @@ class _Layer:
     shares: str | None = None  # a Shared item: the layer it applies again
 
 
-@dataclass(frozen=True)
-class ArgumentCheck:
+class ArgumentCheck(NamedTuple):
     """One layer item's arguments, to be checked against its class by the validation pass."""
 
     cls: ClassInfo

@@ -5,7 +5,7 @@ optimizer, losses and metrics become `Call`s or identifiers keyed like
 `Model.compile` takes them, callbacks record which argument holds a file,
 data sources get absolute paths and their transforms are matched to the
 model's inputs and outputs, and the distribution strategy is copied out.
-What cannot be lowered (transforms for an input the model lacks) is reported.
+Validation has passed by then: nothing here reports a problem.
 """
 
 from __future__ import annotations
@@ -14,9 +14,7 @@ import re
 from typing import Any
 
 from specc.catalog import Catalog
-from specc.catalog.check import Report, split_object
-from specc.codes import Code
-from specc.errors import did_you_mean
+from specc.catalog.check import split_object
 from specc.ir import (IMPLICIT_INPUT, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit, Graph,
                       ImagesSource, KerasSource, NpzSource, Pad, Spec, Transform, Transforms)
 from specc.lower.canonical import canonical_form, content_hash
@@ -32,8 +30,8 @@ FILE_ARGUMENTS = {"ModelCheckpoint": "filepath", "CSVLogger": "filename", "Tenso
 DEFAULT_FILES = {"TensorBoard": "logs"}
 
 
-def lower_spec(source, document: SpecDocument, data: dict, graph: Graph, catalog: Catalog, report: Report) -> Spec:
-    """The whole IR of a spec whose graph lowered and which validation passed."""
+def lower_spec(source, document: SpecDocument, graph: Graph, catalog: Catalog) -> Spec:
+    """The whole IR of a spec whose graph lowered and which validation passed: nothing here can fail."""
     positions = source.positions
     graph = describe_graph(graph, catalog, positions)
     inputs = tuple(node.name for node in graph.inputs) or (IMPLICIT_INPUT,)
@@ -43,7 +41,7 @@ def lower_spec(source, document: SpecDocument, data: dict, graph: Graph, catalog
         path=source.path, name=document.name, description=document.description, seed=document.seed, graph=graph,
         compile=lower_compile(document.compile, graph.outputs),
         fit=lower_fit(train or TrainSection()),
-        data=lower_data(document.data, positions, inputs, graph.outputs, report) if document.data is not None else None,
+        data=lower_data(document.data, positions, inputs, graph.outputs) if document.data is not None else None,
         distribution=lower_distribution(train.distribution) if train is not None and train.distribution else None,
         canonical=canonical, sha256=content_hash(canonical), files=source.files, positions=positions)
 
@@ -128,11 +126,11 @@ def logical_cpus(devices: list[str]) -> int:
 DATA = ("data",)
 
 
-def lower_data(section: DataSection, positions, inputs: tuple[str, ...], outputs: tuple[str, ...], report: Report) -> Data:
+def lower_data(section: DataSection, positions, inputs: tuple[str, ...], outputs: tuple[str, ...]) -> Data:
     return Data(
         source=_source(section.source, positions),
-        features=_plan(section.features, inputs, "features", "input", report),
-        labels=_plan(section.labels, outputs, "labels", "output", report),
+        features=_plan(section.features, inputs, "features"),
+        labels=_plan(section.labels, outputs, "labels"),
         validation=section.split.validation, test=section.split.test, shuffle_buffer=section.shuffle_buffer,
         inputs=inputs, outputs=outputs)
 
@@ -155,25 +153,13 @@ def _source(source, positions):
     return ImagesSource(absolute(images.path, at + ("images", "path"), positions), tuple(images.image_size), images.color_mode)
 
 
-def _plan(transforms: Any, names: tuple[str, ...], key: str, what: str, report: Report) -> dict[str, Transforms]:
-    """{model input/output name: its transforms} from the list or the mapping form."""
+def _plan(transforms: Any, names: tuple[str, ...], key: str) -> dict[str, Transforms]:
+    """{model input/output name: its transforms} from the list or the mapping form (checked by
+    `specc.validate.objects.check_data_names`: a list is for one name, a mapping's keys are names)."""
     path = DATA + (key,)
     if isinstance(transforms, list):
-        if not transforms:
-            return {}
-        if len(names) != 1:
-            report(Code.AMBIGUOUS_INPUT, path, ".".join(path), f"a list of transforms is for a model with one {what}; this model has "
-                   f"{len(names)} ({', '.join(names)}): write {key}: {{{names[0]}: [...], ...}}", False)
-            return {}
-        return {names[0]: Transforms(tuple(_transform(t) for t in transforms), path)}
-    plan = {}
-    for name, items in transforms.items():
-        if name not in names:
-            report(Code.UNKNOWN_REFERENCE, path + (name,), ".".join(path), f"'{name}' is not a model {what} (the model's {what}s: "
-                   f"{', '.join(names)})." + did_you_mean(name, names), True)
-        elif items:
-            plan[name] = Transforms(tuple(_transform(t) for t in items), path + (name,))
-    return plan
+        return {names[0]: Transforms(tuple(_transform(t) for t in transforms), path)} if transforms else {}
+    return {name: Transforms(tuple(_transform(t) for t in items), path + (name,)) for name, items in transforms.items() if items}
 
 
 def _transform(transform) -> Transform:

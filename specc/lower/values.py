@@ -14,7 +14,6 @@ can name an arbitrary import path. Nothing here imports Keras.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
@@ -72,16 +71,22 @@ def describe_per_output(value: Any, kind: str) -> Any:
 
 
 def describe_graph(graph: Graph, catalog: Catalog, positions) -> Graph:
-    """The graph with every node's arguments described; an application's weights file made absolute."""
-    return dataclasses.replace(graph, layers=tuple(_described(node, catalog, positions) for node in graph.layers))
+    """The graph with every node's arguments described; an application's weights file made absolute.
+
+    The nodes' kwargs are described in place: the graph is lowering's own until it returns the IR.
+    """
+    for node in graph.layers:
+        if node.kind != SHARED:
+            described = _described(node, catalog, positions)
+            node.kwargs.clear()
+            node.kwargs.update(described)
+    return graph
 
 
-def _described(node: LayerNode, catalog: Catalog, positions) -> LayerNode:
-    if node.kind == SHARED:
-        return node
+def _described(node: LayerNode, catalog: Catalog, positions) -> dict:
     kwargs = describe_args(catalog[node.kind].classes[node.type], node.kwargs)
     weights = kwargs.get("weights")
     if node.kind == APPLICATION and isinstance(weights, str) and weights != "imagenet":
         # Like every path in a spec: relative to the file that wrote it.
         kwargs["weights"] = absolute(weights, node.path + (node.type, "weights"), positions)
-    return dataclasses.replace(node, kwargs=kwargs)
+    return kwargs

@@ -9,7 +9,7 @@ from specc.catalog import Catalog
 from specc.catalog.check import ObjectChecker, Report, is_per_output
 from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted
-from specc.ir import Graph
+from specc.ir import IMPLICIT_INPUT, Graph
 from specc.lower.blocks import remapped
 from specc.lower.graph import ArgumentCheck
 from specc.schema import SpecDocument
@@ -73,3 +73,21 @@ def _check_output_keys(mapping: dict, path: tuple, outputs: list[str] | None, re
         if name not in outputs:
             report(Code.UNKNOWN_REFERENCE, path + (name,), dotted(path), f"'{name}' is not a model output (outputs: {', '.join(outputs)})."
                    + did_you_mean(name, outputs), True)
+
+
+def check_data_names(document: SpecDocument, graph: Graph | None, report: Report) -> None:
+    """`data.features` and `data.labels` against the model's inputs and outputs, once the graph lowered."""
+    if document.data is None or graph is None:
+        return
+    inputs = [node.name for node in graph.inputs] or [IMPLICIT_INPUT]
+    for key, names, what in (("features", inputs, "input"), ("labels", list(graph.outputs), "output")):
+        transforms, path = getattr(document.data, key), ("data", key)
+        if isinstance(transforms, list):
+            if transforms and len(names) != 1:
+                report(Code.AMBIGUOUS_INPUT, path, dotted(path), f"a list of transforms is for a model with one {what}; "
+                       f"this model has {len(names)} ({', '.join(names)}): write {key}: {{{names[0]}: [...], ...}}", False)
+            continue
+        for name in transforms:
+            if name not in names:
+                report(Code.UNKNOWN_REFERENCE, path + (name,), dotted(path), f"'{name}' is not a model {what} (the model's "
+                       f"{what}s: {', '.join(names)})." + did_you_mean(name, names), True)
