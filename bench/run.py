@@ -44,6 +44,9 @@ def subprocess_env() -> dict[str, str]:
     # The subprocesses run with cwd = the repository, so `python -m specc` imports
     # the source tree's specc, exactly as the in-process measurements do.
     env.pop("PYTHONPATH", None)
+    # Cold means a new process, as an installed specc runs: with its bytecode compiled (pip compiles it
+    # at install). Without this, a PYTHONDONTWRITEBYTECODE=1 environment would time compiling every module.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
