@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check specs and report every problem, located")
     validate.add_argument("paths", nargs="+", metavar="PATH", help="spec files, or folders searched for *.yaml / *.yml")
     validate.add_argument("--format", choices=("text", "json"), default="text", help="output format (default: text)")
+    add_overrides(validate)
     validate.set_defaults(run=run_validate)
 
     resolve = commands.add_parser("resolve", help="print the fully resolved spec a run would use")
@@ -99,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     codegen.add_argument("-o", "--output", help="with one SPEC: the file to write ('-' or absent: standard output)")
     codegen.add_argument("--out-dir", help="write NAME.py for each spec into this folder "
                                            "(default without SPEC: [tool.specc] generated, or generated/)")
-    codegen.add_argument("--check", action="store_true", help="write nothing; exit 1 listing the files that are out of date")
+    codegen.add_argument("--check", action="store_true",
+                         help="write nothing; exit 1 listing the files that are missing or out of date")
     codegen.set_defaults(run=run_codegen)
 
     schema = commands.add_parser("schema", help="write the JSON Schema of the spec language (for editors)")
@@ -144,8 +146,9 @@ def run_resolve(args: argparse.Namespace) -> Exit:
 def run_check(args: argparse.Namespace) -> Exit:
     from specc.build import build_model
 
-    status = Exit.OK
-    for path in find_specs(args.specs):
+    paths = find_specs(args.specs)
+    failed = 0
+    for path in paths:
         spec = load_or_report(path, args.overrides)
         try:
             if spec is not None:
@@ -153,9 +156,13 @@ def run_check(args: argparse.Namespace) -> Exit:
                 continue
         except SpecError as err:
             print(err)
-        status = Exit.INVALID
-    print("all specs build" if status == Exit.OK else "some specs do not build", file=sys.stderr)
-    return status
+        failed += 1
+    specs = f"{len(paths)} spec{'s' if len(paths) != 1 else ''}"  # as validate counts: "1 spec valid", "2 of 7 specs invalid"
+    if failed:
+        print(f"{failed} of {specs} {'does' if failed == 1 else 'do'} not build", file=sys.stderr)
+        return Exit.INVALID
+    print(f"{specs} build{'s' if len(paths) == 1 else ''}", file=sys.stderr)
+    return Exit.OK
 
 
 def run_build(args: argparse.Namespace) -> Exit:
@@ -256,9 +263,11 @@ def run_workers(args: argparse.Namespace, spec) -> Exit:
     if os.environ.get("TF_CONFIG"):
         raise UsageError("TF_CONFIG is set: this process is already a worker of a cluster. --workers makes a "
                          "cluster on this machine; unset TF_CONFIG to use it")
-    try:
-        run_dir = Path(args.out) if args.out is not None else runs.default_run_dir(spec.name, args.resume)
-        runs.check_run_dir(run_dir, spec.sha256, args.resume)
+    try:  # claimed and let go at once, to refuse it before any worker starts; the chief claims it for the run
+        claim = (runs.claim_run_dir(Path(args.out), spec.sha256, args.resume) if args.out is not None
+                 else runs.claim_default_run_dir(spec.name, spec.sha256, args.resume))
+        claim.release()
+        run_dir = claim.dir
     except runs.RunFolderError as err:
         raise UsageError(str(err)) from None
     return Exit(launch(args.spec, args.overrides, run_dir, args.resume, args.workers))
@@ -289,7 +298,7 @@ def run_codegen(args: argparse.Namespace) -> Exit:
     if args.output and not single:
         raise UsageError("-o takes exactly one SPEC; use --out-dir for several")
     out_dir = Path(args.out_dir or generated_folder)
-    status, stale = Exit.OK, []
+    status, stale = Exit.OK, []  # (missing or out of date, the file), in spec order
     for path in paths:
         spec = load_or_report(path)
         if spec is None:
@@ -304,14 +313,17 @@ def run_codegen(args: argparse.Namespace) -> Exit:
         current = target.read_text(encoding="utf-8") if target.is_file() else None
         if args.check:
             if current != text:
-                stale.append(str(target))
+                stale.append(("missing" if current is None else "out of date", str(target)))
         elif current != text:
             write_text(target, text)
             print(f"wrote {target}", file=sys.stderr)
-    for target in stale:
-        print(f"out of date: {target}")
+    for state, target in stale:
+        print(f"{state}: {target}")
     if stale:
-        print(f"{len(stale)} generated file{'s' if len(stale) > 1 else ''} out of date: run `specc codegen`", file=sys.stderr)
+        counts = [(n, state) for state in ("out of date", "missing") if (n := sum(1 for s, _ in stale if s == state))]
+        (n, state), *more = counts
+        also = "".join(f" and {m} {other}" for m, other in more)
+        print(f"{n} generated file{'s' if n > 1 else ''} {state}{also}: run `specc codegen`", file=sys.stderr)
         return Exit.INVALID
     return status
 
@@ -346,7 +358,7 @@ def run_validate(args: argparse.Namespace) -> Exit:
     results: list[tuple[str, list[Diagnostic], bool]] = []
     for path in find_specs(args.paths):
         try:
-            check(path)
+            check(path, args.overrides)
             results.append((path, [], False))
         except SpecError as err:
             results.append((path, err.diagnostics, isinstance(err, UnreadableSpec)))

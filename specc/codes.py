@@ -85,15 +85,17 @@ class Code(str, Enum):
     UNUSED = "G106", "a model input no layer uses, or a layer whose output goes nowhere"
     BLOCK_PARAMETER = "G107", "a parameter the block does not have, or one without a default that is not given"
     BLOCK_USE = "G108", "a block inside a block, named like a Keras class, or repeated past the layer limit"
+    INPUT_ITEM = "G109", "an `Input` or `InputLayer` item that is not a chain's first item, or beside model.inputs"
 
     # -- B: building the model ---------------------------------------------------------------
-    KERAS_REFUSED = "B101", "Keras refuses to create a layer or callback from its arguments"
+    KERAS_REFUSED = "B101", "Keras refuses to create an object from its arguments: a layer, input, optimizer, loss, metric, schedule, initializer, callback"
     SHAPE_REFUSED = "B102", "a layer Keras cannot apply to the shapes of its inputs"
     SHARED_SHAPE = "B103", "a shared layer called on inputs of another shape than at its first call"
     INPUT_SHAPE_IGNORED = "B104", "`input_shape` on a layer whose real input has another shape"
     MISSING_FLATTEN = "B105", "Dense on an image-like tensor up to a model output: a Flatten is missing"
     OUTPUT_INDEX = "B106", "a reference to a layer's outputs without the index it needs, or with one it lacks"
     APPLICATION = "B107", "a keras.applications model that cannot be made, or whose weights cannot be had"
+    MODEL_REFUSED = "B108", "a model Keras refuses to assemble from its layers, or to compile with its compile arguments"
 
     # -- D: data -----------------------------------------------------------------------------
     NO_DATA = "D101", "training a spec without a `data:` section"

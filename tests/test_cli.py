@@ -528,3 +528,85 @@ def test_console_entry_point():
     result = run([str(exe), "--version"])
     assert result.returncode == 0
     assert result.stdout.strip() == f"specc {specc.__version__}"
+
+
+# -- quiet by default, --set on validate, counts and states in the summaries ---------------
+
+START_UP_LINES = ("absl::InitializeLog", "oneDNN", "cpu_feature_guard")  # TensorFlow's C++ start-up lines
+
+
+def test_specc_prints_no_tensorflow_start_up_lines():
+    env = {key: value for key, value in os.environ.items()
+           if key not in ("SPECC_TF_LOGS", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS")}
+    quiet = subprocess.run([sys.executable, "-m", "specc", "check", "specs/mlp.yaml"], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120, check=False, env={**env, "PYTHONPATH": str(ROOT)})
+    assert quiet.returncode == 0, quiet.stderr
+    assert not [line for line in quiet.stderr.splitlines() if any(s in line for s in START_UP_LINES)], quiet.stderr
+    assert quiet.stderr.splitlines()[-1] == "1 spec builds"
+    loud = subprocess.run([sys.executable, "-m", "specc", "check", "specs/mlp.yaml"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, check=False, env={**env, "PYTHONPATH": str(ROOT), "SPECC_TF_LOGS": "1"})
+    assert loud.returncode == 0, loud.stderr
+    assert set(quiet.stderr.splitlines()) <= set(loud.stderr.splitlines())  # SPECC_TF_LOGS=1 hides nothing
+    if sys.platform == "linux" and os.uname().machine == "x86_64":  # where TensorFlow's build has oneDNN on
+        assert "oneDNN" in loud.stderr
+
+
+def test_holding_back_start_up_lines_keeps_every_other_line(capfd):
+    from specc.build import keras as keras_module
+
+    with keras_module._without_start_up_lines():
+        os.write(2, b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+                    b"I0000 00:00:1796177860.692415   13776 port.cc:153] oneDNN custom operations are on.\n"
+                    b"W0000 00:00:1796177860.692415   13776 gpu.cc:12] a real warning\n"
+                    b"a line of Python's\n")
+    assert capfd.readouterr().err == "W0000 00:00:1796177860.692415   13776 gpu.cc:12] a real warning\na line of Python's\n"
+
+
+@pytest.mark.slow
+def test_train_into_a_pipe_prints_one_line_per_epoch(tmp_path):
+    """Keras's progress bar redraws itself with \\b and \\r, which fill a log file; `verbose: auto` is 2 there."""
+    import re
+
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONPATH": str(ROOT)}
+    result = subprocess.run([sys.executable, "-m", "specc", "train", "specs/quickstart.yaml", "--set", "train.epochs=2",
+                             "--out", str(tmp_path / "run")], cwd=ROOT, env=env, capture_output=True, timeout=300,
+                            check=False)
+    printed = (result.stdout + result.stderr).decode()  # bytes: text mode would turn \r into \n
+    assert result.returncode == 0, printed
+    assert "\x08" not in printed and "\r" not in printed
+    lines = printed.splitlines()
+    assert [line for line in lines if line.startswith("Epoch ")] == ["Epoch 1/2", "Epoch 2/2"]
+    steps = [line for line in lines if re.match(r"\d+/\d+ - ", line)]  # `40/40 - 1s - 24ms/step - accuracy: ...`
+    assert len(steps) == 2, printed  # one line per epoch
+
+
+def test_validate_takes_set_for_every_file(capsys, in_repo):
+    code, out, err = cli(capsys, "validate", "specs/mlp.yaml", "specs/quickstart.yaml", "--set", "train.epochs=0")
+    assert code == 1
+    assert out.splitlines() == ["--set train.epochs=0:1:14: error: train: epochs: Input should be greater than 0 (received 0)"] * 2
+    assert err.strip() == "2 of 2 specs invalid (2 errors)"
+    code, out, err = cli(capsys, "validate", "specs/mlp.yaml", "--set", "train.epochs=1", "--format", "json")
+    assert code == 0 and json.loads(out)[0]["valid"]
+
+
+def test_check_counts_the_specs_it_built(capsys, in_repo):
+    code, out, err = cli(capsys, "check", "specs/mlp.yaml")
+    assert (code, out, err.strip()) == (0, "", "1 spec builds")
+    code, out, err = cli(capsys, "check", "tests/cases/build_errors/add_shapes.yaml", "specs/mlp.yaml")
+    assert code == 1
+    assert err.strip() == "1 of 2 specs does not build"
+
+
+def test_codegen_check_says_missing_for_files_not_written(capsys, in_repo, tmp_path):
+    out_dir = tmp_path / "generated"
+    code, out, err = cli(capsys, "codegen", "specs/mlp.yaml", "specs/quickstart.yaml", "--out-dir", str(out_dir), "--check")
+    assert code == 1
+    assert out.splitlines() == [f"missing: {out_dir / 'mlp.py'}", f"missing: {out_dir / 'quickstart.py'}"]
+    assert err.strip() == "2 generated files missing: run `specc codegen`"
+    assert not out_dir.exists()
+    assert cli(capsys, "codegen", "specs/mlp.yaml", "--out-dir", str(out_dir))[0] == 0
+    (out_dir / "mlp.py").write_text("# edited by hand\n", encoding="utf-8")
+    code, out, err = cli(capsys, "codegen", "specs/mlp.yaml", "specs/quickstart.yaml", "--out-dir", str(out_dir), "--check")
+    assert code == 1
+    assert out.splitlines() == [f"out of date: {out_dir / 'mlp.py'}", f"missing: {out_dir / 'quickstart.py'}"]
+    assert err.strip() == "1 generated file out of date and 1 missing: run `specc codegen`"

@@ -151,7 +151,8 @@ def test_cli_trains_with_set_overrides(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
     assert out.splitlines()[-1].startswith("test: accuracy ")
-    assert "40/40" in out and "━" in out  # Keras's progress bar: 40 batches of 32
+    # Not a terminal: one line per epoch (Keras's verbose=2), 40 batches of 32, no progress bar drawn.
+    assert "40/40" in out and "━" not in out and "\x08" not in out
     assert history_of(tmp_path / "run")["epochs"] == [0]
     assert "epochs: 1\n" in (tmp_path / "run" / "spec.resolved.yaml").read_text()
     assert all((tmp_path / "run" / name).is_file() for name in RUN_FILES)

@@ -7,6 +7,11 @@ creating and calling the layers in the IR's topological order, after
 initial weights every time, and the same weights as the same model written
 by hand in that order. A layer that Keras cannot apply to its inputs (shapes
 that do not fit) becomes a located `SpecError` naming the layer and the shapes.
+
+Every Keras object is made under a guard: whatever Keras refuses (an input, a
+layer or any object among its arguments, the model, each of compile's
+optimizer, losses and metrics, `model.compile` itself) is a located
+`SpecError` at that object's path in the spec, with Keras's own message.
 """
 
 from __future__ import annotations
@@ -16,10 +21,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-from specc.build.keras import import_keras, keras_callable, keras_message, realize
+from specc.build.keras import Refused, import_keras, keras_argument, keras_callable, keras_message, realize
 from specc.codes import Code
-from specc.errors import Diagnostic, SpecError, dotted
-from specc.ir import APPLICATION, LAYER, SHARED, Graph, LayerNode, Ref, Spec
+from specc.errors import Diagnostic, SpecError, dotted, split_where
+from specc.ir import APPLICATION, LAYER, SHARED, Graph, InputNode, LayerNode, Ref, Spec
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -32,7 +37,10 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
     spec = as_spec(spec)
     keras = import_keras()
     if spec.seed is not None:
-        keras.utils.set_random_seed(spec.seed)
+        try:
+            keras.utils.set_random_seed(spec.seed)
+        except Exception as err:  # validation takes 0 to 2**32 - 1, as NumPy does: this is a belt
+            raise _located(spec, Code.BAD_VALUE, f"Keras cannot seed with it: {keras_message(err)}", ("seed",), "seed") from None
     builder = _Builder(spec, keras)
     model = builder.sequential() if spec.graph.sequential else builder.functional()
     if compile and spec.compile is not None:
@@ -41,19 +49,48 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
 
 
 def compile_model(model, spec: Spec) -> None:
-    """`model.compile` with the spec's `compile` section."""
+    """`model.compile` with the spec's `compile` section.
+
+    The optimizer, losses and metrics are made one by one, each located at its path
+    (`compile.optimizer`, `compile.loss.<output>`, `compile.metrics[1]`, ...) if Keras refuses it.
+    """
     section = spec.compile
-    model.compile(
-        optimizer=realize(section.optimizer),
-        loss=realize(section.loss),
-        loss_weights=section.loss_weights,
-        metrics=realize(section.metrics),
-        weighted_metrics=realize(section.weighted_metrics),
-        run_eagerly=section.run_eagerly,
-        steps_per_execution=section.steps_per_execution,
-        jit_compile=section.jit_compile,
-        auto_scale_loss=section.auto_scale_loss,
-    )
+    made = {key: _realized(spec, getattr(section, key), ("compile", key))
+            for key in ("optimizer", "loss", "metrics", "weighted_metrics")}
+    try:
+        model.compile(
+            **made,
+            loss_weights=section.loss_weights,
+            run_eagerly=section.run_eagerly,
+            steps_per_execution=section.steps_per_execution,
+            jit_compile=section.jit_compile,
+            auto_scale_loss=section.auto_scale_loss,
+        )
+    except Exception as err:  # the arguments together, which Keras checks when compiling
+        raise _located(spec, Code.MODEL_REFUSED, f"Keras cannot compile the model with these arguments: {keras_message(err)}",
+                       ("compile",), "compile") from None
+
+
+def _realized(spec: Spec, value: Any, path: tuple, where: str = "", base: tuple = ()) -> Any:
+    """`realize(value)` for the value at `path`; an object Keras refuses is a SpecError at its path.
+
+    `where` names what holds the value (a layer, `model.layers[0] (Dense)`; none for the compile
+    section) and `base` is its path: the error names each object from there, as validation does
+    (`model.layers[0] (Dense): kernel_regularizer (L2)`, `compile.optimizer (Adam): learning_rate (CosineDecay)`).
+    """
+    try:
+        return realize(value, path)
+    except Refused as refused:
+        parts = [where] if where else []
+        for object_path, name in refused.objects:
+            parts.append(f"{dotted(object_path[len(base):])} ({name})")
+            base = object_path + (name,)
+        raise _located(spec, Code.KERAS_REFUSED, f"Keras cannot create it: {keras_message(refused.cause)}", refused.at,
+                       ": ".join(parts)) from None
+
+
+def _located(spec: Spec, code: Code, message: str, path: tuple, where: str) -> SpecError:
+    return SpecError([Diagnostic(code, message, spec.location(path), where)])
 
 
 class _Builder:
@@ -74,11 +111,11 @@ class _Builder:
         return (self.make_application if node.kind == APPLICATION else self.make_plain_layer)(node, upstream)
 
     def make_plain_layer(self, node: LayerNode, upstream: list | None = None):
-        args = realize(node.kwargs)
+        args = self.arguments(node)
         return self._guard(node, lambda: keras_callable(node.keras_path)(name=node.name, **args))
 
     def make_application(self, node: LayerNode, upstream: list | None = None):
-        args = realize(node.kwargs)
+        args = self.arguments(node)
         if node.shape_from_input and upstream:  # a functional model: the shape of the tensor it is applied to
             args["input_shape"] = tuple(upstream[0].shape[1:])
         try:
@@ -113,11 +150,17 @@ class _Builder:
                              at="inputs")
         return self.call(owner, self.layers[owner.name], inputs)
 
+    def arguments(self, node: LayerNode) -> dict:
+        """A node's arguments as Keras objects; one Keras refuses is located at it, inside the layer."""
+        base = node.path + (node.type,)
+        return _realized(self.spec, node.kwargs, base, self.where(node), base)
+
     def _guard(self, node: LayerNode, make):
         try:
             return make()
         except Exception as err:  # Keras raises ValueError, TypeError, ... for bad arguments
-            raise self.error(Code.KERAS_REFUSED, node, f"Keras cannot create it: {keras_message(err)}") from None
+            raise self.error(Code.KERAS_REFUSED, node, f"Keras cannot create it: {keras_message(err)}",
+                             at=keras_argument(err, node.kwargs)) from None
 
     @staticmethod
     def call(node: LayerNode, layer, tensors: list):
@@ -136,10 +179,10 @@ class _Builder:
         stack = [self.input_tensor(self.graph.inputs[0])] if self.graph.inputs else []
         try:
             model = keras.Sequential([*stack, *layers], name=self.spec.name)
-        except Exception:
+        except Exception as err:
             # Find which layer failed, on fresh copies, so the message can point at it.
             self.functional(check_only=True)
-            raise
+            raise self.model_error(err) from None
         if stack:  # built: check what Keras accepted, as for a functional model
             tensors = {self.graph.inputs[0].name: model.inputs[0]}
             tensors.update((node.name, layer.output) for node, layer in zip(self.graph.layers, layers))
@@ -164,15 +207,34 @@ class _Builder:
             return None
         outputs = self.check_built(tensors)
         model_inputs = [tensors[node.name] for node in self.graph.inputs]
-        return keras.Model(
-            inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-            outputs=outputs[0] if len(outputs) == 1 else outputs,
-            name=self.spec.name,
-        )
+        try:
+            return keras.Model(
+                inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
+                outputs=outputs[0] if len(outputs) == 1 else outputs,
+                name=self.spec.name,
+            )
+        except Exception as err:
+            raise self.model_error(err) from None
 
-    def input_tensor(self, node):
-        return self.keras.Input(shape=node.shape, batch_size=node.batch_size, dtype=node.dtype, sparse=node.sparse,
-                                ragged=node.ragged, name=node.name)
+    def input_tensor(self, node: InputNode):
+        """`keras.Input` for a model input; one Keras refuses is located at it (an implicit one: at `input_shape`)."""
+        try:
+            return self.keras.Input(shape=node.shape, batch_size=node.batch_size, dtype=node.dtype, sparse=node.sparse,
+                                    ragged=node.ragged, name=node.name)
+        except Exception as err:
+            raise self.input_error(node, err) from None
+
+    def input_error(self, node: InputNode, err: Exception) -> SpecError:
+        """keras.Input refusing a model input: at the argument Keras names, where the input is declared."""
+        message = f"Keras cannot create the model's input from it: {keras_message(err)}"
+        argument = keras_argument(err, ("shape", "batch_size", "dtype", "sparse", "ragged"))
+        if node.path[:2] == ("model", "inputs"):
+            return _located(self.spec, Code.KERAS_REFUSED, message, node.path + ((argument,) if argument else ()),
+                            dotted(node.path))
+        where, key = split_where(node.path)  # in model.layers: the first layer's input_shape, or an InputLayer item's shape
+        if key == "input_shape":
+            return _located(self.spec, Code.KERAS_REFUSED, f"{key}: {message}", node.path, where)
+        return _located(self.spec, Code.KERAS_REFUSED, message, node.path[:-1] + (argument or key,), where)
 
     def tensor(self, node: LayerNode, ref: Ref, tensors: dict):
         value = tensors[ref.name]
@@ -243,13 +305,24 @@ class _Builder:
     def _location(self, path: tuple):
         return self.spec.location(path)
 
+    def model_error(self, err: Exception) -> SpecError:
+        """Keras refusing to make the model of the layers it made: at the layer its message names, else at model.layers."""
+        message = f"Keras cannot make the model: {keras_message(err)}"
+        named = re.search(r"operation '([^']+)'", str(err))
+        node = self.by_name.get(named.group(1)) if named else None
+        if node is not None:
+            return self.error(Code.MODEL_REFUSED, node, message)
+        return _located(self.spec, Code.MODEL_REFUSED, message, ("model", "layers"), "model.layers")
+
+    @staticmethod
+    def where(node: LayerNode) -> str:
+        where = f"{dotted(node.path)} ({node.type})"
+        return where + (f" in block instance '{node.block}'" if node.block else "")
+
     def error(self, code: Code, node: LayerNode, message: str, at: str | None = None) -> SpecError:
         type_key = "Shared" if node.kind == SHARED else node.type
         path = node.path + (type_key,) + ((at,) if at else ())
-        where = f"{dotted(node.path)} ({node.type})"
-        if node.block:
-            where += f" in block instance '{node.block}'"
-        return SpecError([Diagnostic(code, message, self._location(path), where)])
+        return SpecError([Diagnostic(code, message, self._location(path), self.where(node))])
 
 
 def _application_failure(err: Exception, weights: Any) -> str:

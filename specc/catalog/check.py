@@ -3,11 +3,13 @@
 A Keras object is written as its string identifier (`adam`, `relu`,
 `glorot_uniform`) or as a one-key mapping `{ClassName: {arguments}}`. This
 module checks the name against the catalog (with "did you mean" for
-misspellings), every argument name against the class's signature (including
-the keys Keras reads from `**kwargs`), and every argument value against the
-type the catalog infers plus the hand-written ranges and choices in
-`schemas/keras_rules.yaml`. It reports problems through a callback and never
-raises for a user mistake, so one pass finds them all.
+misspellings, for a class name written where an identifier goes or the other
+way round, and for arguments that Keras renamed), every argument name against
+the class's signature (including the keys Keras reads from `**kwargs`), and
+every argument value against the type the catalog infers plus the
+hand-written ranges and choices in `schemas/keras_rules.yaml`. It reports
+problems through a callback and never raises for a user mistake, so one pass
+finds them all.
 """
 
 from __future__ import annotations
@@ -32,6 +34,34 @@ Report = Callable[[Code, tuple, str, str, bool], None]
 
 NESTED_KINDS = ("activation", "initializer", "regularizer", "constraint")
 OBJECT_ARGUMENTS = (*NESTED_KINDS, "learning_rate", "layer")  # argument types whose values are Keras objects
+
+# Arguments that Keras renamed, as older code and tutorials still spell them: the old name -> (its name
+# now, the Keras that spelled it so, the classes it was theirs in; None: any class that has the new name).
+# Names Keras 3 still reads are not here (LeakyReLU's `alpha`, the optimizers' ignored `decay`): they are accepted.
+RENAMED_ARGUMENTS: dict[str, tuple[str, str, frozenset | None]] = {
+    "lr": ("learning_rate", "Keras 2", None),  # the optimizers
+    "epsilon": ("min_delta", "Keras 2", frozenset({"ReduceLROnPlateau"})),
+    "output_dim": ("units", "Keras 1", None),  # Dense, the recurrent layers (Embedding keeps output_dim)
+    "init": ("kernel_initializer", "Keras 1", None),
+    "inner_init": ("recurrent_initializer", "Keras 1", None),
+    "W_regularizer": ("kernel_regularizer", "Keras 1", None),
+    "U_regularizer": ("recurrent_regularizer", "Keras 1", None),
+    "b_regularizer": ("bias_regularizer", "Keras 1", None),
+    "W_constraint": ("kernel_constraint", "Keras 1", None),
+    "b_constraint": ("bias_constraint", "Keras 1", None),
+    "bias": ("use_bias", "Keras 1", None),
+    "nb_filter": ("filters", "Keras 1", None),
+    "filter_length": ("kernel_size", "Keras 1", None),
+    "border_mode": ("padding", "Keras 1", None),
+    "subsample": ("strides", "Keras 1", None),
+    "subsample_length": ("strides", "Keras 1", None),
+    "pool_length": ("pool_size", "Keras 1", None),
+    "stride": ("strides", "Keras 1", None),
+    "dim_ordering": ("data_format", "Keras 1", None),
+    "p": ("rate", "Keras 1", None),  # Dropout
+    "dropout_W": ("dropout", "Keras 1", None),
+    "dropout_U": ("recurrent_dropout", "Keras 1", None),
+}
 
 
 def object_kind(arg: ArgInfo, value: Any) -> str | None:
@@ -67,6 +97,29 @@ def rule_for(cls: ClassInfo, arg: str) -> dict:
     if arg in per_class:
         return per_class[arg] or {}
     return rules.get("args", {}).get(arg, {})
+
+
+def suggest(name: object, candidates) -> str:
+    """' Did you mean 'X'?': first a name that differs only in case and underscores, as a class name
+    does from its string identifier (`LeakyReLU`, `leaky_relu`), else the closest misspelling."""
+    pool = list(candidates)
+    if isinstance(name, str):
+        folded = name.replace("_", "").lower()
+        same = [c for c in pool if c.replace("_", "").lower() == folded and c != name]
+        if same:
+            return f" Did you mean '{same[0]}'?"
+    return did_you_mean(name, pool)
+
+
+def renamed(cls: ClassInfo, key: object) -> str:
+    """" Did you mean 'learning_rate'? (Keras 2 called it 'lr')" for an argument Keras renamed, else ''."""
+    entry = RENAMED_ARGUMENTS.get(key) if isinstance(key, str) else None
+    if entry is None:
+        return ""
+    new, keras, classes = entry
+    if new not in cls.args or (classes is not None and cls.name not in classes):
+        return ""
+    return f" Did you mean '{new}'? ({keras} called it '{key}')"
 
 
 def split_object(value: Any) -> tuple[str, Any] | None:
@@ -142,11 +195,11 @@ class ObjectChecker:
             if cls is not None:
                 self._check_required(cls, {}, path, label)
                 return cls
-            self.report(Code.UNKNOWN_CLASS, path, label, f"unknown {kind} '{name}'." + did_you_mean(name, catalog_kind.names()), False)
+            self.report(Code.UNKNOWN_CLASS, path, label, f"unknown {kind} '{name}'." + suggest(name, catalog_kind.names()), False)
             return None
         cls = catalog_kind.classes.get(name)
         if cls is None:
-            hint = did_you_mean(name, catalog_kind.classes)
+            hint = suggest(name, catalog_kind.classes)
             if name in catalog_kind.identifiers:
                 hint = f" '{name}' takes no arguments: write it as a plain string, or use its class."
             self.report(Code.UNKNOWN_CLASS, path + (name,), label, f"unknown {kind} class '{name}'." + hint, True)
@@ -168,7 +221,7 @@ class ObjectChecker:
                 continue
             arg = cls.args.get(key) if isinstance(key, str) else None
             if arg is None:
-                hint = did_you_mean(key, [*cls.args, *reserved])
+                hint = renamed(cls, key) or suggest(key, [*cls.args, *reserved])
                 self.report(Code.UNKNOWN_ARGUMENT, path + (key,), label, f"unknown argument '{key}' for {cls.path}.{hint}", True)
                 continue
             self.check_value(cls, arg, value, path + (key,), label)

@@ -35,7 +35,9 @@ class CacheProblem(Exception):
 
 def load_keras_dataset(name: str, kwargs: dict[str, Any]) -> tuple[tuple, tuple]:
     """`keras.datasets.<name>.load_data(**kwargs)`; raises CacheProblem, whose message is for the user, on any failure."""
-    import keras
+    from specc.build.keras import import_keras  # quiet, and the backend specc was written for
+
+    keras = import_keras()
 
     load = getattr(keras.datasets, name).load_data
     module = sys.modules[load.__module__]
@@ -56,7 +58,9 @@ def load_keras_dataset(name: str, kwargs: dict[str, Any]) -> tuple[tuple, tuple]
 
 def load_data_parameters(name: str) -> list[str]:
     """The keyword arguments `keras.datasets.<name>.load_data` takes."""
-    import keras
+    from specc.build.keras import import_keras  # quiet, and the backend specc was written for
+
+    keras = import_keras()
 
     parameters = inspect.signature(getattr(keras.datasets, name).load_data).parameters.values()
     return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

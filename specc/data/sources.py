@@ -187,7 +187,9 @@ def images(source: ImagesSource, locate: Locator) -> Raw:
     if not classes:
         raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} has no sub-folders: put each class's images in a folder "
                            "named after the class")
-    import keras
+    from specc.build.keras import import_keras  # quiet, and the backend specc was written for
+
+    keras = import_keras()
 
     try:
         dataset = keras.utils.image_dataset_from_directory(

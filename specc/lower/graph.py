@@ -6,7 +6,8 @@ uniquely named layers), gives every layer a deterministic name (Keras's own
 counters), resolves `inputs:` references (forward references are allowed),
 and orders the nodes topologically. It also runs the graph checks: unknown
 references, duplicate names, cycles, layers whose output goes nowhere, and
-the number of inputs each layer takes.
+the number of inputs each layer takes. A chain's first `Input` or `InputLayer`
+item is not a layer: it declares the model's input, as `keras.Input` does.
 
 Layer arguments are not checked here: each layer item (block copies included,
 with where their substituted values were written) becomes an `ArgumentCheck`
@@ -24,14 +25,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from pydantic import ValidationError
+
 from specc.catalog import Catalog, ClassInfo
-from specc.catalog.check import Report, split_object
+from specc.catalog.check import Report, split_object, suggest
 from specc.codes import Code
-from specc.errors import describe, did_you_mean, dotted
+from specc.errors import describe, did_you_mean, dotted, split_where
 from specc.ir import APPLICATION, IMPLICIT_INPUT, LAYER, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph, InputNode, LayerNode, Ref
 from specc.lower.blocks import instance_values, instantiate
+from specc.lower.interpolate import Deferred
 from specc.lower.names import to_snake_case
 from specc.schema import Block, ModelSection
+from specc.schema.sections import InputSpec
 
 MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
@@ -40,6 +45,11 @@ SHARED = "Shared"  # `- Shared: {layer: encoder, inputs: right}` applies the lay
 SHARED_KEYS = frozenset({"layer", "inputs", "name"})
 _INDEXED = re.compile(r"(.+)\[(\d+)\]")  # `lstm[1]`: one output of a multi-output layer
 APPLICATION_RESERVED = frozenset({"inputs", "trainable"})
+# `- InputLayer: {shape: [784]}` (or `- Input: ...`) first in a chain: the model's input, as Keras's own
+# Sequential guide starts a model with keras.Input. It takes what model.inputs takes, and a name.
+INPUT_ITEMS = ("Input", "InputLayer")
+INPUT_KEYS = (*InputSpec.model_fields, "name")
+INPUT_NAME = "input_layer"  # Keras's default name for it
 
 
 @dataclass
@@ -72,6 +82,15 @@ class ArgumentCheck(NamedTuple):
 class _SharedUse:
     """A `Shared` item, resolved once every layer item is parsed."""
 
+    args: dict[str, Any]
+    path: tuple
+
+
+@dataclass
+class _InputUse:
+    """An `Input` or `InputLayer` item, which declares the model's input rather than a layer."""
+
+    type: str
     args: dict[str, Any]
     path: tuple
 
@@ -148,12 +167,18 @@ class _Lowering:
                             f"blocks cannot contain block instances (block '{in_block}' uses '{type_name}')", True)
                 return None
             return "block", type_name, args
+        if type_name in INPUT_ITEMS:
+            if in_block is None:
+                return "input", type_name, args
+            self.report(Code.INPUT_ITEM, path + (type_name,), f"{label} ({type_name})", f"{type_name} declares a model "
+                        f"input, which a block does not have: a block's layers take `{BLOCK_INPUT}`, the tensor it is applied to", True)
+            return None
         for kind in ("layer", "application"):
             if type_name in self.catalog[kind].classes:
                 return kind, type_name, args
-        candidates = [*self.catalog["layer"].classes, *blocks, *self.catalog["application"].classes]
+        candidates = [*self.catalog["layer"].classes, *blocks, *self.catalog["application"].classes, *INPUT_ITEMS]
         self.report(Code.UNKNOWN_CLASS, path + (type_name,) if isinstance(item, dict) else path, label,
-                    f"unknown layer '{type_name}'." + did_you_mean(type_name, candidates), isinstance(item, dict))
+                    f"unknown layer '{type_name}'." + suggest(type_name, candidates), isinstance(item, dict))
         return None
 
     def read_refs(self, args: dict, path: tuple, label: str) -> list[str] | None:
@@ -214,7 +239,8 @@ class _Lowering:
     def run(self) -> Graph | None:
         model = self.model
         for block_name in model.blocks:
-            if block_name in self.catalog["layer"].classes or block_name in self.catalog["application"].classes:
+            if (block_name in self.catalog["layer"].classes or block_name in self.catalog["application"].classes
+                    or block_name in INPUT_ITEMS):
                 self.report(Code.BLOCK_USE, ("model", "blocks", block_name), f"model.blocks.{block_name}",
                             f"block name '{block_name}' is a Keras class name; choose another", True)
 
@@ -235,16 +261,25 @@ class _Lowering:
             kind, type_name, args = parsed
             if kind == "block":
                 items.append(_BlockUse(type_name, args, path))
+            elif kind == "input":
+                items.append(_InputUse(type_name, args, path))
             elif kind == "shared":
                 items.append(_SharedUse(args, path))
             else:
                 items.append(self.add_layer(kind, type_name, args, path))
         items = [self.add_shared(item, items) if isinstance(item, _SharedUse) else item for item in items]
         for item in items:
-            explicit = item.args.get("name") if isinstance(item, _BlockUse) else getattr(item, "name", None)
+            explicit = item.args.get("name") if isinstance(item, (_BlockUse, _InputUse)) else getattr(item, "name", None)
             if isinstance(explicit, str):
                 self.reserved.add(explicit)
 
+        for k, item in enumerate(items):
+            if isinstance(item, _InputUse):
+                declared = self.input_item(item, first=k == 0)
+                if declared is not None:
+                    inputs.append(declared)
+                    self.claim(declared.name, declared.path[:-1] + (("name",) if "name" in item.args else ()),
+                               f"{dotted(item.path)} ({item.type})")
         if not model.inputs and isinstance(items[0], _Layer):
             implicit = self.implicit_input(items[0])
             if implicit is not None:
@@ -258,6 +293,8 @@ class _Lowering:
         for item in items:
             if isinstance(item, _BlockUse):
                 prev = last = self.add_instances(item, prev, inputs)
+            elif isinstance(item, _InputUse):
+                continue  # the model's input, which `prev` already is
             elif isinstance(item, _Layer):
                 item.name = item.name or self.auto_name(to_snake_case(item.cls.name))
                 self.claim(item.name, item.path + (item.cls.name, "name"), item.label)
@@ -278,6 +315,46 @@ class _Lowering:
         if not isinstance(shape, list):
             return None
         return InputNode(IMPLICIT_INPUT, tuple(shape), path=first.path + (first.cls.name, "input_shape"))
+
+    def input_item(self, use: _InputUse, first: bool) -> InputNode | None:
+        """`- InputLayer: {shape: [784]}` as a chain's first item: the model's input, with keras.Input's
+        arguments (those model.inputs takes, and a name); None after reporting."""
+        path, label = use.path + (use.type,), f"{dotted(use.path)} ({use.type})"
+        if not first or self.model.inputs:
+            why = ("model.inputs declares this model's inputs: remove one of the two" if self.model.inputs else
+                   "it can only be the first item of model.layers (a model of several inputs declares them in model.inputs)")
+            self.report(Code.INPUT_ITEM, path, label, f"{use.type} declares the model's input, and {why}", True)
+            return None
+        valid = True
+        for key in use.args:
+            if key not in INPUT_KEYS:
+                valid = False
+                hint = (" Give the shape without its batch dimension as shape, and that dimension as batch_size."
+                        if key == "batch_shape" else suggest(key, INPUT_KEYS))
+                self.report(Code.UNKNOWN_ARGUMENT, path + (key,), label, f"unknown argument '{key}' for {use.type} as a chain's "
+                            f"first item (it takes {', '.join(INPUT_KEYS)}).{hint}", True)
+        if any(isinstance(value, Deferred) for value in use.args.values()):
+            return None  # an unresolved ${...}, already reported
+        values = {key: value for key, value in use.args.items() if key in InputSpec.model_fields}
+        try:
+            declared = InputSpec.model_validate(values)
+        except ValidationError as err:
+            for problem in err.errors():
+                key = problem["loc"][0]
+                if problem["type"] == "missing":
+                    self.report(Code.MISSING_ARGUMENT, path, label, f"missing required argument {key}", False)
+                else:
+                    self.report(Code.BAD_ARGUMENT, path + (key,), label,
+                                f"{dotted(problem['loc'])}: {problem['msg']} (received {describe(problem['input'])})", False)
+            return None
+        name = use.args["name"] if "name" in use.args else self.auto_name(INPUT_NAME)
+        if not isinstance(name, str):
+            self.report(Code.BAD_ARGUMENT, path + ("name",), label, f"name: expected a string; received {describe(name)}", False)
+            return None
+        if not valid:
+            return None
+        return InputNode(name, tuple(declared.shape), declared.dtype, declared.sparse, declared.ragged, declared.batch_size,
+                         path=path + ("shape",))
 
     def add_shared(self, use: "_SharedUse", items: list) -> _Layer | None:
         """A `Shared` item: the layer named by `layer:` applied again, to other inputs."""
@@ -389,7 +466,8 @@ class _Lowering:
             consumers[name] = consumers.get(name, 0) + 1
         for node in inputs:
             if not consumers.get(node.name):
-                self.report(Code.UNUSED, node.path, f"model.inputs.{node.name}", f"input '{node.name}' is not used by any layer", True)
+                where = f"model.inputs.{node.name}" if node.path[:2] == ("model", "inputs") else split_where(node.path)[0]
+                self.report(Code.UNUSED, node.path, where, f"input '{node.name}' is not used by any layer", True)
         for layer in self.layers:
             if not consumers.get(layer.name):
                 self.report(Code.UNUSED, layer.path, layer.label, f"the output of '{layer.name}' goes nowhere: use it as an input "

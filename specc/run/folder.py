@@ -7,20 +7,39 @@
       model.keras          the trained model (written when fit ends)
       curves.png           loss and each metric per epoch, training and validation
       metrics.json         the evaluation on the test split (written last: it marks a finished run)
+      .specc.lock          held by the run that uses the folder, for as long as it runs (removed when it ends)
 
 Every file is written atomically (`specc.atomic`), so a killed run leaves
 each file whole or absent, and `--resume` continues from the last completed
 epoch. Nothing here imports Keras; the curves use matplotlib's Agg backend.
+
+A run claims its folder before it reads any data or writes anything
+(`claim_run_dir`, `claim_default_run_dir`): the folder is made if absent, then
+the run takes an exclusive `flock` on `.specc.lock` in it and keeps it until
+the run ends. A second run into a folder in use is refused; two runs started
+together without --out take two folders (runs/NAME, runs/NAME-2). The OS lets
+go of the lock when the process ends, however it ends, so a killed run's
+folder is free at once: its `.specc.lock` stays behind, unlocked, and counts
+for nothing (not a run's file, nor a file that is not a run's), and --resume
+continues the run. The lock file is the one file written in place (a lock
+follows the file, which a rename would replace). A finished run's folder holds
+no lock file. Without `fcntl` (Windows) the folder is not locked.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
+
+try:
+    import fcntl
+except ImportError:  # Windows: folders are claimed without a lock
+    fcntl = None
 
 from specc.atomic import atomic_path, write_text
 
@@ -31,6 +50,7 @@ CURVES = "curves.png"
 METRICS = "metrics.json"
 BACKUP = "backup"
 OWN_FILES = (RESOLVED, HISTORY, MODEL, CURVES, METRICS)  # callbacks may not write over these
+LOCK = ".specc.lock"  # not a run's file: only its lock counts, held while a run uses the folder
 
 NEW, RESUME = "new", "resume"
 
@@ -39,26 +59,193 @@ class RunFolderError(Exception):
     """The run folder cannot be used as asked: it holds a run already, or the spec changed. A usage error."""
 
 
+class FolderInUse(RunFolderError):
+    """Another process holds the run folder's lock: a run is using it now."""
+
+
 def default_run_dir(spec_name: str, resume: bool = False) -> Path:
     """Where a run goes without --out: runs/NAME, then runs/NAME-2, runs/NAME-3, ... for later runs.
 
-    A new run takes the first free folder, so training again never needs a folder
-    chosen by hand and never touches an earlier run; with `resume`, the newest
-    folder that holds an unfinished run.
+    A new run takes the first free folder (absent, or holding nothing but a lock file), so
+    training again never needs a folder chosen by hand and never touches an earlier run; with
+    `resume`, the newest folder that holds an unfinished run. This only looks:
+    `claim_default_run_dir` is the choice that holds when several runs start at once.
     """
-    used, number = [], 1
-    while True:
-        folder = Path("runs") / (spec_name if number == 1 else f"{spec_name}-{number}")
-        if not folder.is_dir() or not any(folder.iterdir()):
+    used = []
+    for folder in _numbered(spec_name):
+        if _looks_free(folder):
             break
         used.append(folder)
-        number += 1
     if not resume:
         return folder
     unfinished = [f for f in used if (f / RESOLVED).is_file() and not (f / METRICS).is_file()]
     if not unfinished:
         raise RunFolderError(f"no unfinished run of {spec_name} under runs/ to resume (name its folder with --out DIR)")
     return unfinished[-1]
+
+
+def _numbered(spec_name: str) -> Iterator[Path]:
+    number = 1
+    while True:
+        yield Path("runs") / (spec_name if number == 1 else f"{spec_name}-{number}")
+        number += 1
+
+
+def _looks_free(folder: Path) -> bool:
+    if not os.path.lexists(folder):
+        return True
+    try:
+        return folder.is_dir() and not _entries(folder)
+    except OSError:  # unreadable: not ours to use
+        return False
+
+
+def _entries(folder: Path) -> list[Path]:
+    """What the folder holds, its lock file aside."""
+    return [entry for entry in folder.iterdir() if entry.name != LOCK]
+
+
+# -- claiming a folder -----------------------------------------------------------------
+
+
+class Claim:
+    """A run folder held by this process, from `claim_run_dir` until `release`: an exclusive flock on its LOCK.
+
+    `state` is NEW or RESUME (as `check_run_dir` says); `made` is whether this claim created the folder.
+    """
+
+    def __init__(self, run_dir: Path, fd: int | None, made: bool, state: str = NEW):
+        self.dir, self.made, self.state = run_dir, made, state
+        self._fd = fd  # None without fcntl
+        self._held = True
+
+    def release(self) -> None:
+        """The lock file removed and the lock let go; the folder too when this claim made it and it is empty.
+
+        The file is removed while still locked: no other run can be holding it then, and one
+        that opened it meanwhile sees that it is gone (`_take`) and takes the new one.
+        """
+        if not self._held:
+            return
+        self._held = False
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                if _is_open_as(self._fd, self.dir / LOCK):
+                    (self.dir / LOCK).unlink()
+            os.close(self._fd)
+        if self.made:
+            with contextlib.suppress(OSError):  # not empty (the run wrote files), or already gone
+                os.rmdir(self.dir)
+
+
+def claim_run_dir(run_dir: Path, spec_hash: str, resume: bool) -> Claim:
+    """The run folder made if absent and locked for this run, then checked (`check_run_dir`).
+
+    RunFolderError (FolderInUse) when another run holds it, and when it cannot be made
+    or written (naming the OS's reason); on any refusal the folder is left as it was.
+    """
+    try:
+        claim = _take(run_dir)
+    except OSError as err:
+        if run_dir.is_dir():  # a read-only folder holding a run: that is the thing to say
+            check_run_dir(run_dir, spec_hash, resume)
+        raise _cannot_write(run_dir, err) from None
+    try:
+        claim.state = check_run_dir(run_dir, spec_hash, resume)
+    except BaseException:
+        claim.release()
+        raise
+    return claim
+
+
+def claim_default_run_dir(spec_name: str, spec_hash: str, resume: bool) -> Claim:
+    """`default_run_dir`, claimed: each of several new runs started at once gets a folder of its own.
+
+    A folder is free when this run holds its lock and it holds nothing else: a folder
+    another run made an instant earlier is locked by it, or holds its files, and the
+    next number is tried. With `resume`, the newest unfinished run, claimed.
+    """
+    if resume:
+        return claim_run_dir(default_run_dir(spec_name, resume=True), spec_hash, resume=True)
+    folders = _numbered(spec_name)
+    while True:
+        folder = next(folders)
+        if not _looks_free(folder):
+            continue
+        try:
+            claim = _take(folder)
+        except FolderInUse:
+            continue
+        except OSError as err:
+            raise _cannot_write(folder, err) from None
+        try:
+            if not _entries(folder):
+                return claim
+        except OSError:
+            pass
+        claim.release()  # files came between the look and the lock (a run that was killed at once)
+
+
+def _take(run_dir: Path) -> Claim:
+    """The folder made if absent, its LOCK created if absent and locked. FolderInUse, or the OSError."""
+    if fcntl is None:
+        return Claim(run_dir, None, _make_folder(run_dir))
+    for _ in range(100):  # another round only when a run let go of the folder while this one took it
+        made = _make_folder(run_dir)
+        try:
+            fd = os.open(run_dir / LOCK, os.O_RDWR | os.O_CREAT, 0o666)
+        except FileNotFoundError:  # the folder was removed since: its run ended without writing anything
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _pid_in(fd)
+            os.close(fd)
+            by = f" (pid {holder})" if holder else ""
+            raise FolderInUse(f"{run_dir} is in use by another specc train{by}: wait for it to end, or choose "
+                              "another folder with --out DIR") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        if _is_open_as(fd, run_dir / LOCK):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            return Claim(run_dir, fd, made)
+        os.close(fd)  # its run ended and removed the file after this one opened it: take the new one
+    raise RunFolderError(f"cannot claim {run_dir}: other runs keep taking and letting go of it")
+
+
+def _make_folder(run_dir: Path) -> bool:
+    """True when this call created the folder (its parents too, when absent)."""
+    try:
+        run_dir.mkdir(parents=True)
+        return True
+    except FileExistsError:
+        if run_dir.is_dir():
+            return False
+        if os.path.lexists(run_dir):
+            raise RunFolderError(f"{run_dir} is not a folder: choose the run folder with --out DIR") from None
+        raise  # a parent is not a folder
+
+
+def _is_open_as(fd: int, path: Path) -> bool:
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except FileNotFoundError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
+def _pid_in(fd: int) -> int | None:
+    try:
+        return int(os.pread(fd, 32, 0).decode("ascii").strip())
+    except (OSError, ValueError):  # empty: its holder has not written it yet
+        return None
+
+
+def _cannot_write(run_dir: Path, err: OSError) -> RunFolderError:
+    return RunFolderError(f"cannot write the run folder {run_dir}: {err.strerror or err}: choose another folder "
+                          "with --out DIR")
 
 
 def saved_hash(run_dir: Path) -> str | None:
@@ -85,7 +272,7 @@ def check_run_dir(run_dir: Path, spec_hash: str, resume: bool) -> str:
     if run_dir.exists() and not run_dir.is_dir():
         raise RunFolderError(f"{shown} is not a folder: choose the run folder with --out DIR")
     try:
-        entries = list(run_dir.iterdir()) if run_dir.exists() else []
+        entries = _entries(run_dir) if run_dir.exists() else []
     except OSError as err:
         raise RunFolderError(f"cannot read {shown}: {err.strerror or err}") from None
     if not entries:
@@ -235,10 +422,13 @@ def remove_backup(run_dir: Path) -> None:
 
 
 def discard_new_run(run_dir: Path, *, remove_folder: bool) -> None:
-    """Undo a new run that failed before its first epoch: its spec.resolved.yaml, its backup, and the folder
-    when this run made it and it is then empty."""
+    """Undo a new run that failed before its first epoch: its spec.resolved.yaml, its backup, its lock file
+    (the run still holds the lock: its claim's release only lets go), and the folder when this run made it
+    and it is then empty."""
     (run_dir / RESOLVED).unlink(missing_ok=True)
     remove_backup(run_dir)
+    with contextlib.suppress(OSError):
+        (run_dir / LOCK).unlink(missing_ok=True)
     if not remove_folder:
         return
     try:

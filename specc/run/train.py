@@ -61,36 +61,38 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
     """Train the spec's model on its data and write the run folder (default: runs/<spec name>).
 
     Raises SpecError (located) for a problem in the spec or its data, RunFolderError when
-    the folder already holds a run (finished, or unfinished without `resume`) or the spec
-    changed since it started, and TrainingInterrupted on Ctrl-C.
+    the folder already holds a run (finished, or unfinished without `resume`), the spec
+    changed since it started, another run is using it, or it cannot be written, and
+    TrainingInterrupted on Ctrl-C.
     """
     from specc.pipeline import as_spec
 
     spec = as_spec(spec, overrides)
     _require_data(spec)
-    run = _prepare_folder(spec, out, resume)  # located errors before anything runs
-    strategy = distribute.make_strategy(spec)  # before any other TensorFlow work
-    if strategy is not None:
-        print(f"specc: {distribute.summary(spec, strategy, spec.fit.batch_size)}", file=sys.stderr)
-    splits = _checked_data(spec)
-    from specc.build import import_keras
+    run = _prepare_folder(spec, out, resume)  # located errors, and the run folder claimed, before anything runs
+    with run:  # the folder held until the run ends, however it ends
+        strategy = distribute.make_strategy(spec)  # before any other TensorFlow work
+        if strategy is not None:
+            print(f"specc: {distribute.summary(spec, strategy, spec.fit.batch_size)}", file=sys.stderr)
+        splits = _checked_data(spec)
+        from specc.build import import_keras
 
-    keras = import_keras()
-    with _dtype_policy(keras, spec.fit.mixed_precision):
-        model = _model(keras, spec, run, strategy)
-        _check_labels_against(spec, splits, model)
-        history = runs.History.read(run.dir / runs.HISTORY) if run.state == runs.RESUME else runs.History()
-        callbacks = make_callbacks(keras, spec, run.callbacks, run.dir, history, resume=run.state == runs.RESUME)
-        if run.state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run
-            write_text(run.dir / runs.RESOLVED, render_resolved(spec))
-        with _keeping_what_is_done(run, history):
-            if not run.fit_done:
-                _fit(model, spec, splits, strategy, callbacks)
-                _save_model(model, run.dir / runs.MODEL)
-                runs.write_json(run.dir / runs.HISTORY, history.data)
-            evaluated_on, metrics = _evaluate(model, spec, splits, strategy)
-            _finish(spec, run, history, evaluated_on, metrics)
-    return _result(run, history, metrics, evaluated_on)
+        keras = import_keras()
+        with _dtype_policy(keras, spec.fit.mixed_precision):
+            model = _model(keras, spec, run, strategy)
+            _check_labels_against(spec, splits, model)
+            history = runs.History.read(run.dir / runs.HISTORY) if run.state == runs.RESUME else runs.History()
+            callbacks = make_callbacks(keras, spec, run.callbacks, run.dir, history, resume=run.state == runs.RESUME)
+            if run.state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run
+                write_text(run.dir / runs.RESOLVED, render_resolved(spec))
+            with _keeping_what_is_done(run, history):
+                if not run.fit_done:
+                    _fit(model, spec, splits, strategy, callbacks)
+                    _save_model(model, run.dir / runs.MODEL)
+                    runs.write_json(run.dir / runs.HISTORY, history.data)
+                evaluated_on, metrics = _evaluate(model, spec, splits, strategy)
+                _finish(spec, run, history, evaluated_on, metrics)
+        return _result(run, history, metrics, evaluated_on)
 
 
 @dataclass
@@ -102,6 +104,14 @@ class _Run:
     state: str  # runs.NEW or runs.RESUME
     callbacks: list[Callback]  # the spec's, file arguments placed in `dir`
     folder_existed: bool
+    claim: runs.Claim | None = None  # the run folder's lock, held by a lone run or the chief (None for other workers)
+
+    def __enter__(self) -> _Run:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self.claim is not None:  # the lock let go; the folder removed if this run made it and left it empty
+            self.claim.release()
 
     @property
     def fit_done(self) -> bool:
@@ -118,14 +128,18 @@ def _require_data(spec: Spec) -> None:
 
 
 def _prepare_folder(spec: Spec, out: str | os.PathLike | None, resume: bool) -> _Run:
-    run_dir, chief_dir = _run_folders(spec, out, resume)
-    placed = place_callbacks(spec, run_dir)
-    if chief_dir is None:
-        state = runs.check_run_dir(run_dir, spec.sha256, resume)
-    else:  # every worker restores the chief's backup: all must start from the same epoch and weights
-        state = runs.NEW
-        distribute.copy_backups(chief_dir, run_dir, backup_folders(placed, run_dir))
-    return _Run(run_dir, chief_dir, state, placed, run_dir.exists())
+    claim, run_dir, chief_dir = _run_folders(spec, out, resume)
+    try:
+        placed = place_callbacks(spec, run_dir)
+    except BaseException:
+        if claim is not None:
+            claim.release()
+        raise
+    if claim is not None:
+        return _Run(run_dir, None, claim.state, placed, not claim.made, claim)
+    # every worker restores the chief's backup: all must start from the same epoch and weights
+    distribute.copy_backups(chief_dir, run_dir, backup_folders(placed, run_dir))
+    return _Run(run_dir, chief_dir, runs.NEW, placed, run_dir.exists())
 
 
 def _checked_data(spec: Spec):
@@ -178,6 +192,10 @@ def _fit(model, spec: Spec, splits, strategy, callbacks: list) -> None:
     from specc.data import to_dataset
 
     fit = spec.fit
+    # Keras's `auto` is a progress bar, whose \b and \r fill a log file or a pipe: one line per epoch there
+    # (a notebook, as Keras's progress bar itself reckons, draws the bar).
+    live = getattr(sys.stdout, "isatty", bool)() or "ipykernel" in sys.modules
+    verbose = (1 if live else 2) if fit.verbose == "auto" else fit.verbose
     train_data = to_dataset(splits.train, fit.batch_size, shuffle=fit.shuffle, seed=spec.seed,
                             shuffle_buffer=spec.data.shuffle_buffer)
     if fit.steps_per_epoch is not None:
@@ -187,7 +205,7 @@ def _fit(model, spec: Spec, splits, strategy, callbacks: list) -> None:
     model.fit(_feed(strategy, train_data), validation_data=validation, epochs=fit.epochs, callbacks=callbacks,
               shuffle=False,  # Keras cannot shuffle a dataset (and warns); to_dataset shuffled it
               class_weight=dict(fit.class_weight) if fit.class_weight else None, steps_per_epoch=fit.steps_per_epoch,
-              validation_freq=fit.validation_freq, verbose=fit.verbose)
+              validation_freq=fit.validation_freq, verbose=verbose)
 
 
 def _evaluate(model, spec: Spec, splits, strategy) -> tuple[str, dict[str, float]]:
@@ -233,23 +251,28 @@ def _result(run: _Run, history: runs.History, metrics: dict[str, float], evaluat
     return TrainResult(history.data, metrics, run_dir, evaluated_on, {name: run_dir / name for name in runs.OWN_FILES})
 
 
-def _run_folders(spec: Spec, out: str | os.PathLike | None, resume: bool) -> tuple[Path, Path | None]:
-    """(where this process writes, the chief's run folder when this process is a worker that is not the chief).
+def _run_folders(spec: Spec, out: str | os.PathLike | None,
+                 resume: bool) -> tuple[runs.Claim | None, Path, Path | None]:
+    """(the run folder's claim, where this process writes, the chief's run folder when this process is a worker
+    that is not the chief).
 
-    Alone, or as the chief of a TF_CONFIG cluster, it writes the run folder. Every other
-    worker writes to a fresh folder of its own, as the tf.distribute guide prescribes, after
-    refusing what the chief refuses (so that it does not wait forever on a chief that stopped).
+    Alone, or as the chief of a TF_CONFIG cluster, it claims the run folder and writes it. Every
+    other worker writes to a fresh folder of its own, as the tf.distribute guide prescribes, after
+    refusing what the chief refuses (so that it does not wait forever on a chief that stopped);
+    it takes no lock, since the chief holds the run folder's.
     """
     who = distribute.role(spec)  # None unless multi_worker_mirrored in a TF_CONFIG cluster
     if who is not None and out is None:
         raise distribute.ClusterError("in a multi-worker cluster every worker needs --out DIR, the chief's run folder "
                                       "(on storage all workers share)")
     if who is None or who.is_chief:
-        return (Path(out) if out is not None else runs.default_run_dir(spec.name, resume)), None
+        claim = (runs.claim_run_dir(Path(out), spec.sha256, resume) if out is not None
+                 else runs.claim_default_run_dir(spec.name, spec.sha256, resume))
+        return claim, claim.dir, None
     chief_dir = Path(out)
     if (chief_dir / runs.RESOLVED).is_file():  # read-only: a finished run, or a changed spec
         runs.check_run_dir(chief_dir, spec.sha256, resume=True)
-    return distribute.fresh_worker_dir(chief_dir, who), chief_dir
+    return None, distribute.fresh_worker_dir(chief_dir, who), chief_dir
 
 
 def _save_model(model, path: Path) -> None:

@@ -150,7 +150,7 @@ class SpecDocument(Section):
         description="Format version of the spec language.")
     name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
     description: StrictStr = ""
-    seed: Union[Annotated[StrictInt, Field(ge=0)], None] = None
+    seed: Union[Annotated[StrictInt, Field(ge=0, lt=2**32)], None] = None
     extends: Union[StrictStr, None] = Field(None, description="A spec this one deep-merges over (path relative to this file).")
     params: dict[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Any] = Field(
         default_factory=dict, description="Values usable anywhere as ${params.NAME}."
