@@ -22,6 +22,9 @@ from specc.errors import Diagnostic, SpecError, UnreadableSpec
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 DEFAULT_SCHEMA_PATH = Path("schemas") / "specc.schema.json"
+# The modules of the `ml` extra (specc.build.keras.ML_STACK; not imported here, it is not light).
+ML_STACK = ("keras", "tensorflow", "numpy")
+ML_INSTALL = "pip install 'specc-keras[ml]'"
 
 
 class Exit(IntEnum):
@@ -48,6 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.run(args))
     except UsageError as err:
         print(f"specc: error: {err}", file=sys.stderr)
+        return Exit.USAGE
+    except ModuleNotFoundError as err:  # the base install validates and generates; the ML stack is an extra
+        if (err.name or "").partition(".")[0] not in ML_STACK:
+            raise
+        print(f"specc: error: specc {args.command} needs Keras and TensorFlow: {ML_INSTALL}", file=sys.stderr)
         return Exit.USAGE
     except KeyboardInterrupt:
         print("specc: interrupted", file=sys.stderr)
@@ -152,7 +160,9 @@ def run_check(args: argparse.Namespace) -> Exit:
         spec = load_or_report(path, args.overrides)
         try:
             if spec is not None:
-                build_model(spec)
+                model = build_model(without_downloads(spec))
+                if spec.data is not None:
+                    check_data(spec, model)
                 continue
         except SpecError as err:
             print(err)
@@ -163,6 +173,104 @@ def run_check(args: argparse.Namespace) -> Exit:
         return Exit.INVALID
     print(f"{specs} build{'s' if len(paths) == 1 else ''}", file=sys.stderr)
     return Exit.OK
+
+
+def without_downloads(spec):
+    """The spec with `weights: imagenet` on its applications set to None, for `check`, which downloads nothing.
+
+    Keras downloads imagenet weights when it makes the application; the shapes
+    do not depend on them. (The IR is rewritten here rather than given to
+    build_model as a flag; a local weights file is kept: reading it downloads
+    nothing, and checks it fits.)
+    """
+    import dataclasses
+
+    from specc.ir import APPLICATION
+
+    def offline(node):
+        if node.kind != APPLICATION or not isinstance(node.kwargs.get("weights"), str):
+            return node
+        return dataclasses.replace(node, kwargs={**node.kwargs, "weights": None})
+
+    layers = tuple(offline(node) for node in spec.graph.layers)
+    if layers == spec.graph.layers:
+        return spec
+    return dataclasses.replace(spec, graph=dataclasses.replace(spec.graph, layers=layers))
+
+
+def check_data(spec, model) -> None:
+    """The spec's data against the built model, as `specc train` checks it before training: shapes only, no fit.
+
+    A `keras:` dataset whose files are not in Keras's cache is skipped (one
+    line on stderr) rather than downloaded; any other data that cannot be read
+    is a located SpecError.
+    """
+    from specc.data import check_class_weight, check_labels, check_shapes, load_arrays
+
+    missing: list[str] = []
+    try:
+        with _cached_files_only(spec, missing):
+            splits = load_arrays(spec)
+    except SpecError:
+        if not missing:
+            raise
+        print(f"{spec.path}: data not checked: keras.datasets.{spec.data.source.name} is not in Keras's cache "
+              f"(Keras looked for {missing[0]}); `specc check` downloads nothing, `specc train` does", file=sys.stderr)
+        return
+    check_shapes(spec, splits)
+    check_class_weight(spec, splits)
+    if model.built:  # a model without declared inputs gets its shapes from the first batch
+        check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
+
+
+class _NotCached(Exception):
+    """A file a keras.datasets loader asked for that is not in Keras's cache."""
+
+
+def _cached_files_only(spec, missing: list[str]):
+    """For a `keras:` source: its loader's get_file refuses (and lists in `missing`) a file not in the cache.
+
+    specc.data.keras_cache wraps the loader's get_file around the load; this
+    wraps it once more, underneath, so that Keras is never asked to download.
+    """
+    import contextlib
+    import inspect
+
+    source = spec.data.source
+    if source.kind != "keras":
+        return contextlib.nullcontext()
+    from specc.build import import_keras
+    from specc.data.keras_cache import cache_target
+
+    keras = import_keras()
+    loader = getattr(getattr(keras.datasets, source.name, None), "load_data", None)
+    if loader is None:  # not a keras.datasets set: load_arrays says so
+        return contextlib.nullcontext()
+    from keras.src.utils import file_utils
+
+    module, signature = sys.modules[loader.__module__], inspect.signature(file_utils.get_file)
+
+    @contextlib.contextmanager
+    def patched():
+        inner = module.get_file
+
+        def get_file(*args, **kwargs):
+            a = signature.bind(*args, **kwargs)
+            a.apply_defaults()
+            a = a.arguments
+            target = cache_target(a["fname"], a["origin"], a["cache_subdir"], a["extract"], a["untar"], a["cache_dir"])
+            if not os.path.exists(target):
+                missing.append(target)
+                raise _NotCached(target)
+            return inner(*args, **kwargs)
+
+        module.get_file = get_file
+        try:
+            yield
+        finally:
+            module.get_file = inner
+
+    return patched()
 
 
 def run_build(args: argparse.Namespace) -> Exit:

@@ -20,19 +20,17 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from pydantic import ValidationError
-
 from specc.catalog import Catalog, load_catalog
 from specc.codes import Code
 from specc.ir import Graph, Spec
 from specc.lower import sections
 from specc.lower.graph import ArgumentCheck, lower_graph
 from specc.lower.params import resolve_params
-from specc.schema import ModelSection, SpecDocument
+from specc.schema import SpecDocument
 from specc.source import Source
 from specc.validate.collector import Collector
 from specc.validate.objects import check_compile_and_train, check_data_names, check_layer_arguments
-from specc.validate.structure import check_structure
+from specc.validate.structure import Sections, check_structure, sound_sections
 
 
 @dataclass
@@ -43,7 +41,8 @@ class Unit:
     catalog: Catalog
     report: Collector
     data: dict
-    document: SpecDocument | None = None  # after `structure`
+    document: SpecDocument | None = None  # after `structure`, when every section is sound
+    sections: Sections = field(default_factory=Sections)  # after `structure`: the sound ones, even when another is not
     graph: Graph | None = None  # after `graph`
     checks: list[ArgumentCheck] = field(default_factory=list)
     spec: Spec | None = None  # after `ir`
@@ -55,16 +54,12 @@ def _params(unit: Unit) -> None:
 
 def _structure(unit: Unit) -> None:
     unit.document = check_structure(unit.data, unit.report)
+    unit.sections = sound_sections(unit.data, unit.document)
 
 
 def _graph(unit: Unit) -> None:
-    document = unit.document
-    # Still check the model when only another section is unsound, so one run reports everything.
-    model = document.model if document is not None else _section(ModelSection, unit.data.get("model"))
-    if model is None:
-        return
-    params = document.params if document is not None else _section(dict, unit.data.get("params")) or {}
-    unit.graph, unit.checks = lower_graph(model, unit.catalog, unit.report, params=params)
+    if unit.sections.model is not None:
+        unit.graph, unit.checks = lower_graph(unit.sections.model, unit.catalog, unit.report, params=unit.sections.params)
 
 
 def _layer_arguments(unit: Unit) -> None:
@@ -72,13 +67,12 @@ def _layer_arguments(unit: Unit) -> None:
 
 
 def _compile_and_train(unit: Unit) -> None:
-    if unit.document is not None:
-        check_compile_and_train(unit.document, unit.data, unit.graph, unit.catalog, unit.report)
+    sections = unit.sections
+    check_compile_and_train(sections.compile, sections.train, unit.data, unit.graph, unit.catalog, unit.report)
 
 
 def _data_names(unit: Unit) -> None:
-    if unit.document is not None:
-        check_data_names(unit.document, unit.graph, unit.report)
+    check_data_names(unit.sections.data, unit.graph, unit.report)
 
 
 def _ir(unit: Unit) -> None:
@@ -91,7 +85,7 @@ def _ir(unit: Unit) -> None:
 # reporting what it cannot transform (an unknown reference, say).
 PASSES: tuple[tuple[str, Callable[[Unit], None]], ...] = (
     ("params", _params),  # lower: ${params.*} everywhere but block bodies
-    ("structure", _structure),  # validate: sections, keys and types (pydantic)
+    ("structure", _structure),  # validate: sections, keys and types (pydantic); the later passes check each sound section
     ("graph", _graph),  # lower: blocks expanded, names given, references resolved, nodes ordered
     ("layer_arguments", _layer_arguments),  # validate: every layer item's arguments against the catalog
     ("compile_and_train", _compile_and_train),  # validate: optimizer, losses, metrics, callbacks; output names
@@ -163,16 +157,6 @@ def as_spec(spec: Spec | str | os.PathLike, overrides: Sequence[str] = ()) -> Sp
             raise TypeError("overrides apply to a spec file: pass its path, or load it with specc.load(path, overrides)")
         return spec
     return load(spec, overrides)
-
-
-def _section(model: Any, value: Any) -> Any:
-    """`value` validated as `model`, or None when it is not (its errors are already reported)."""
-    if model is dict:
-        return value if isinstance(value, dict) else None
-    try:
-        return model.model_validate(value)
-    except ValidationError:
-        return None
 
 
 def _yaml_type(value: Any) -> str:

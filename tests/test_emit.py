@@ -401,7 +401,7 @@ def test_generated_load_data_without_specc_is_a_clear_exit(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, cwd=tmp_path, env=env,
                             timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "ships with specc, and specc is not installed here: pip install specc" in result.stderr
+    assert "ships with specc, and specc is not installed here: pip install specc-keras" in result.stderr
 
 
 @pytest.mark.slow

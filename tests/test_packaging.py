@@ -1,6 +1,10 @@
 """Packaging: the built wheel carries `schemas/` and `templates/`, and a plain
 (non-editable) `pip install` into a fresh virtual environment works from any folder.
 
+The distribution is `specc-keras` (`specc` on the package index is an unrelated project);
+its base install is light (validation, codegen, the JSON Schema), Keras and TensorFlow
+are the `ml` extra, and the commands that need them say so when they are missing.
+
 Also keeps the benchmark (`bench/run.py`) from rotting: its `--quick` mode must run.
 
 These tests never rely on how the running environment installed specc (editable,
@@ -28,6 +32,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 HAVE_HATCHLING = importlib.util.find_spec("hatchling") is not None
 SCHEMA_FILES = ("keras_catalog.json", "keras_rules.yaml", "specc.schema.json")
+DISTRIBUTION = "specc-keras"  # the name on the package index; the module and the command are `specc`
+WHEEL_GLOB = "specc_keras-*.whl"  # wheel file names spell the name with `_`
 GENERATED_SCHEMA = ROOT / "schemas" / "specc.schema.json"
 
 
@@ -70,7 +76,7 @@ def wheel(tmp_path_factory) -> zipfile.ZipFile:
     out.mkdir()
     done = build_wheel(ROOT, out)
     assert done.returncode == 0, f"building the wheel failed: {explain(done)}"
-    wheels = sorted(out.glob("specc-*.whl"))
+    wheels = sorted(out.glob(WHEEL_GLOB))
     assert len(wheels) == 1, f"expected one specc wheel in {out}, found {[w.name for w in wheels]}"
     with zipfile.ZipFile(wheels[0]) as archive:
         yield archive
@@ -111,10 +117,92 @@ def test_wheel_carries_every_module(wheel):
 
 
 def test_wheel_declares_the_console_script(wheel):
-    [entry_points] = [n for n in wheel.namelist() if re.fullmatch(r"specc-[^/]+\.dist-info/entry_points\.txt", n)]
+    [entry_points] = [n for n in wheel.namelist() if re.fullmatch(r"specc_keras-[^/]+\.dist-info/entry_points\.txt", n)]
     parser = configparser.ConfigParser()
     parser.read_string(wheel.read(entry_points).decode("utf-8"))
     assert parser.get("console_scripts", "specc").strip() == "specc.cli:main"
+
+
+def wheel_metadata(wheel: zipfile.ZipFile):
+    """The wheel's METADATA (an email.message.Message: `Name`, `Requires-Dist`, `Provides-Extra`, ...)."""
+    import email
+
+    [metadata] = [n for n in wheel.namelist() if re.fullmatch(r"specc_keras-[^/]+\.dist-info/METADATA", n)]
+    return email.message_from_bytes(wheel.read(metadata))
+
+
+def requirements(metadata, extra: str) -> set[str]:
+    """The names of what installing with `extra` brings (`""`: the base install), as the resolver reads them."""
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    found = set()
+    for line in metadata.get_all("Requires-Dist") or []:
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate({"extra": extra}):
+            found.add(canonicalize_name(req.name))
+            if canonicalize_name(req.name) == DISTRIBUTION and req.extras:  # a self-reference: specc-keras[ml]
+                found |= set().union(*(requirements(metadata, e) for e in sorted(req.extras)))
+    return found
+
+
+ML_STACK = {"keras", "tensorflow", "tensorflow-cpu", "tensorboard", "matplotlib", "numpy"}
+
+
+def test_wheel_is_named_specc_keras(wheel):
+    assert wheel_metadata(wheel)["Name"] == DISTRIBUTION
+
+
+def test_base_install_is_light_and_the_ml_extra_has_keras_and_tensorflow(wheel):
+    metadata = wheel_metadata(wheel)
+    base = requirements(metadata, "")
+    assert {"pydantic", "jinja2", "pyyaml"} <= base, base
+    assert not base & ML_STACK, f"the base install pulls the ML stack: {sorted(base & ML_STACK)}"
+    assert "ml" in (metadata.get_all("Provides-Extra") or [])
+    ml = requirements(metadata, "ml")
+    assert {"keras", "tensorflow-cpu", "numpy"} <= ml, ml
+    assert "tensorflow" not in ml, "plain tensorflow is the 572 MB CUDA build"
+    test = requirements(metadata, "test")
+    assert {"keras", "tensorflow-cpu", "pytest"} <= test, f"`.[test]` (make test) must bring the ml extra: {test}"
+
+
+# -- the light install: what works without the ML stack, and what asks for it ------
+
+# A light install, simulated: importing any of these fails as on a machine without them.
+WITHOUT_ML = ("import sys\n"
+              "for name in ('numpy', 'keras', 'tensorflow', 'tensorboard', 'matplotlib'):\n"
+              "    sys.modules[name] = None\n"
+              "from specc.cli import main\n"
+              "sys.exit(main(sys.argv[1:]))\n")
+
+
+def specc_without_ml(*args, cwd: Path) -> subprocess.CompletedProcess:
+    env = clean_env(PYTHONPATH=str(ROOT))
+    return run([sys.executable, "-c", WITHOUT_ML, *args], cwd=cwd, env=env)
+
+
+def test_validate_codegen_schema_and_resolve_need_no_numpy_keras_or_tensorflow(tmp_path):
+    specs = ROOT / "specs"
+    done = specc_without_ml("validate", specs, cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, explain(done)
+    done = specc_without_ml("codegen", specs, "--out-dir", tmp_path / "generated", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, explain(done)
+    assert sorted(p.name for p in (tmp_path / "generated").glob("*.py")), "codegen wrote no script"
+    done = specc_without_ml("schema", "-o", "-", cwd=tmp_path)
+    assert done.returncode == 0 and json.loads(done.stdout), explain(done)
+    done = specc_without_ml("resolve", specs / "quickstart.yaml", cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, explain(done)
+
+
+@pytest.mark.parametrize("command", ["build", "check", "train"])
+def test_commands_that_need_keras_ask_for_the_ml_extra(tmp_path, command):
+    argv = [command, ROOT / "specs" / "quickstart.yaml"]
+    argv += {"build": ["-o", tmp_path / "m.keras"], "train": ["--out", tmp_path / "run"]}.get(command, [])
+    done = specc_without_ml(*argv, cwd=tmp_path)
+    assert done.returncode == 2, explain(done)
+    assert "Traceback" not in done.stderr, explain(done)
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"specc: error: specc {command} needs Keras and TensorFlow: pip install 'specc-keras[ml]'"), explain(done)
 
 
 def git_files(root: Path) -> list[str] | None:
@@ -146,7 +234,7 @@ def test_wheel_builds_from_a_fresh_checkout(tmp_path):
         f"a fresh checkout does not build (folders git does not carry: {missing or 'none'}; "
         f"an empty folder needs a tracked file such as templates/README.md): {explain(done)}"
     )
-    [built] = out.glob("specc-*.whl")
+    [built] = out.glob(WHEEL_GLOB)
     with zipfile.ZipFile(built) as archive:
         assert "specc/_data/schemas/keras_catalog.json" in archive.namelist()
 
@@ -198,7 +286,7 @@ def test_plain_pip_install_into_a_fresh_venv(tmp_path):
     # The installed copy is the one used, not the repository, and it is no editable install.
     probe = textwrap.dedent("""
         import json, importlib.metadata as md, specc, specc.resources as r
-        dist = md.distribution("specc")
+        dist = md.distribution("specc-keras")
         direct = json.loads(dist.read_text("direct_url.json") or "{}")
         missing = []
         try:

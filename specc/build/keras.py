@@ -25,15 +25,29 @@ def import_keras():
     before absl::InitializeLog() ...", oneDNN's notice): specc hides them unless SPECC_TF_LOGS=1.
     """
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    if os.environ.get(TF_LOGS, "") not in ("", "0") or "keras" in sys.modules:
-        import keras
+    try:
+        if os.environ.get(TF_LOGS, "") not in ("", "0") or "keras" in sys.modules:
+            import keras
 
-        return keras
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines after start-up, too
-    with _without_start_up_lines():
-        import keras
+            return keras
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # TensorFlow's INFO lines after start-up, too
+        with _without_start_up_lines():
+            import keras
+    except ModuleNotFoundError as err:
+        if (err.name or "").partition(".")[0] not in ML_STACK:
+            raise
+        raise MLStackMissing(f"Keras and TensorFlow are not installed (no module named {err.name!r}): "
+                             f"{ML_INSTALL}", name=err.name) from None
 
     return keras
+
+
+ML_STACK = ("keras", "tensorflow", "numpy")  # what `specc-keras[ml]` installs for build, check and train
+ML_INSTALL = "pip install 'specc-keras[ml]'"
+
+
+class MLStackMissing(ModuleNotFoundError):
+    """Keras or TensorFlow is not installed: the base install of specc validates and generates code only."""
 
 
 TF_LOGS = "SPECC_TF_LOGS"  # set to 1: TensorFlow's start-up lines are shown

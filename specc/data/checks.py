@@ -56,18 +56,38 @@ def _mismatch(node, got: tuple, want: tuple, section: Data, n_inputs: int, locat
     return Diagnostic(Code.DATA_SHAPE, message, locate.location(at), dotted(at))
 
 
-# Losses that take one-hot labels, and their twins that take class indices.
-_ONE_HOT_LOSSES = {"categorical_crossentropy", "categoricalcrossentropy", "categorical_focal_crossentropy",
-                   "categoricalfocalcrossentropy", "categorical_hinge", "categoricalhinge"}
-_INDEX_LOSSES = {"sparse_categorical_crossentropy", "sparsecategoricalcrossentropy"}
+# Every built-in Keras loss, by what it wants of the labels (written by hand from keras.losses, Keras 3:
+# its functions and aliases in keras.src.losses.ALL_OBJECTS_DICT, and its Loss classes). Keys are what
+# `Compile.loss_names` holds: an identifier or a class name, lower-case. tests/test_data_checks.py asserts that
+# every loss in the catalog is here or in _UNCHECKED_LOSSES, so a loss a new Keras adds cannot slip by unchecked.
+ONE_HOT, INDEX, ELEMENTWISE, BINARY = "one_hot", "index", "elementwise", "binary"
+_FAMILIES = {
+    ONE_HOT: ("categorical_crossentropy", "categorical_focal_crossentropy", "categorical_hinge"),
+    INDEX: ("sparse_categorical_crossentropy", "categorical_generalized_cross_entropy"),
+    # Labels shaped like the output, compared value by value (a 1-unit output also takes one number per sample).
+    ELEMENTWISE: ("mean_squared_error", "mse", "mean_absolute_error", "mae", "mean_absolute_percentage_error", "mape",
+                  "mean_squared_logarithmic_error", "msle", "huber", "log_cosh", "poisson", "kl_divergence", "kld",
+                  "cosine_similarity", "hinge", "squared_hinge", "dice", "tversky"),
+    # Elementwise too, and the labels are probabilities: in [0, 1].
+    BINARY: ("binary_crossentropy", "bce", "binary_focal_crossentropy"),
+}
+LOSS_FAMILIES = {spelling: family for family, names in _FAMILIES.items() for name in names
+                 for spelling in (name, name.replace("_", ""))}  # the identifier, and its class name lower-cased
+# Not checked, deliberately: Keras picks crossentropy/ce's kind from the shapes; ctc takes label sequences of
+# their own length; circle takes a class id per sample against an embedding of any size.
+UNCHECKED_LOSSES = {"crossentropy", "ce", "ctc", "circle"}
 
 
 def check_labels(spec, splits: Splits, output_shapes: dict[str, tuple]) -> None:
     """The labels against the built model's outputs and the loss: a located SpecError before training.
 
-    Only what is surely wrong: class indices for a loss that wants one-hot
-    labels (or the reverse), or labels whose per-sample shape cannot match
-    the output. Keras would otherwise fail at the first batch, deep in a traceback.
+    Only what is surely wrong, by the loss's family (LOSS_FAMILIES): class
+    indices for a loss that wants one-hot labels (or the reverse), an index
+    outside the output's classes, labels not shaped like the output for a loss
+    that compares them value by value (class indices there are the classic
+    mistake: mse against a softmax trains to nonsense without an error),
+    labels outside [0, 1] for a binary loss. Keras would otherwise fail at the
+    first batch, deep in a traceback, or not at all.
     """
     locate = Locator(spec)
     section = spec.data
@@ -77,26 +97,92 @@ def check_labels(spec, splits: Splits, output_shapes: dict[str, tuple]) -> None:
         array = splits.train.y.get(name)
         if array is None:
             continue
-        labels, loss = tuple(array.shape[1:]), loss_names.get(name)
-        indices = labels in ((), (1,))
-        classes = out[-1] if out and out[-1] is not None else None
         transforms = section.labels.get(name)
         at = transforms.path + (len(transforms.items) - 1,) if transforms is not None else DATA + ("source",)
         output = f"output '{name}'" if len(output_shapes) > 1 else "the model's output"
-        message = None
-        if loss in _ONE_HOT_LOSSES and indices and classes and classes > 1:
-            message = (f"the labels are class indices (shape {list(labels)} per sample), but the loss {loss} takes one-hot "
-                       f"labels, shaped like {output} {list(out)}: add `- one_hot: {classes}` to data.labels, or use "
-                       "sparse_categorical_crossentropy")
-        elif loss in _INDEX_LOSSES and not indices:
-            message = (f"the labels have shape {list(labels)} per sample, but the loss {loss} takes class indices "
-                       "(one number per sample): drop one_hot from data.labels, or use categorical_crossentropy")
-        elif not indices and (len(labels) != len(out) or any(o is not None and o != l for o, l in zip(out, labels))):
-            message = f"the labels have shape {list(labels)} per sample, but {output} produces {list(out)}"
+        message = _labels_problem(array, tuple(out), loss_names.get(name), output, _softmax(spec, name))
         if message:
             problems.append(Diagnostic(Code.LABELS, message, locate.location(at), dotted(at)))
     if problems:
         raise SpecError(problems)
+
+
+def _labels_problem(array, out: tuple, loss: str | None, output: str, softmax: bool) -> str | None:
+    """What is wrong with these labels for this output and loss, as the message's text; None when nothing is."""
+    labels = tuple(array.shape[1:])
+    indices = labels in ((), (1,))
+    classes = out[-1] if out and out[-1] is not None else None
+    family = LOSS_FAMILIES.get(loss)
+    if family == ONE_HOT and indices and classes and classes > 1:
+        return (f"the labels are class indices (shape {list(labels)} per sample), but the loss {loss} takes one-hot "
+                f"labels, shaped like {output} {list(out)}: add `- one_hot: {classes}` to data.labels, or use "
+                "sparse_categorical_crossentropy")
+    if family == INDEX:
+        if not indices:
+            return (f"the labels have shape {list(labels)} per sample, but the loss {loss} takes class indices "
+                    "(one number per sample): drop one_hot from data.labels, or use categorical_crossentropy")
+        values = _class_values(array)
+        if values is not None and classes and (values[0] < 0 or values[-1] >= classes):
+            return (f"the labels are class indices from {values[0]} to {values[-1]}, but {output} has {classes} "
+                    f"classes (0 to {classes - 1}): give the output {values[-1] + 1} units, or renumber the labels")
+        return None
+    if family in (ELEMENTWISE, BINARY):
+        if not _same_shape(labels, out):
+            values = _class_values(array) if indices else None
+            if values is not None and len(values) > 1 and classes and classes > 1:
+                what = f"a {classes}-unit softmax" if softmax else f"{classes} values per sample"
+                return (f"the labels are class indices ({_span(values)}, shape {list(labels)} per sample), but the loss "
+                        f"{loss} compares them value by value with {output} {list(out)}, {what}: for classes, use "
+                        f"loss: sparse_categorical_crossentropy, or add `- one_hot: {classes}` to data.labels")
+            return (f"the loss {loss} compares the labels value by value with the output, and the labels have shape "
+                    f"{list(labels)} per sample, but {output} produces {list(out)}")
+        if family == BINARY:
+            import numpy as np
+
+            if array.size and np.issubdtype(array.dtype, np.number):
+                low, high = array.min(), array.max()
+                if low < 0 or high > 1:
+                    values = _class_values(array)
+                    hint = (" (these look like class indices: for classes, use sparse_categorical_crossentropy with a "
+                            "softmax output of as many units as classes)" if values is not None and len(values) > 2
+                            else "")
+                    return (f"the labels range from {low:g} to {high:g}, but the loss {loss} takes labels in [0, 1] "
+                            f"(0/1 or probabilities){hint}")
+        return None
+    if not indices and not _same_shape(labels, out):  # any other loss: what can never fit
+        return f"the labels have shape {list(labels)} per sample, but {output} produces {list(out)}"
+    return None
+
+
+def _same_shape(labels: tuple, out: tuple) -> bool:
+    """The labels' per-sample shape fits the output's, with the trailing 1 Keras squeezes when the ranks differ by one."""
+    if len(labels) == len(out) + 1 and labels[-1:] == (1,):
+        labels = labels[:-1]
+    elif len(out) == len(labels) + 1 and out[-1:] == (1,):
+        out = out[:-1]
+    return len(labels) == len(out) and all(o is None or o == l for o, l in zip(out, labels, strict=True))
+
+
+def _class_values(array) -> list[int] | None:
+    """The distinct values of labels that are whole numbers (class indices, maybe), sorted; else None."""
+    import numpy as np
+
+    if not array.size or not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
+        return None
+    values = np.unique(array)
+    if np.issubdtype(values.dtype, np.floating) and not (np.isfinite(values).all() and (values == np.round(values)).all()):
+        return None
+    return [int(v) for v in values]
+
+
+def _span(values: list[int]) -> str:
+    return f"{len(values)} distinct values, {values[0]} to {values[-1]}"
+
+
+def _softmax(spec, output: str) -> bool:
+    """The output's layer ends in a softmax: its activation, or a Softmax layer."""
+    node = next((n for n in spec.graph.layers if n.name == output), None)
+    return node is not None and (node.type == "Softmax" or node.kwargs.get("activation") == "softmax")
 
 
 def check_class_weight(spec, splits: Splits) -> None:

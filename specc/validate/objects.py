@@ -12,7 +12,7 @@ from specc.errors import describe, did_you_mean, dotted
 from specc.ir import IMPLICIT_INPUT, Graph
 from specc.lower.blocks import remapped
 from specc.lower.graph import ArgumentCheck
-from specc.schema import SpecDocument
+from specc.schema import CompileSection, DataSection, TrainSection
 
 
 def check_layer_arguments(checks: list[ArgumentCheck], catalog: Catalog, report: Report) -> None:
@@ -27,11 +27,15 @@ def check_layer_arguments(checks: list[ArgumentCheck], catalog: Catalog, report:
                            f"trainable: expected true or false; received {describe(trainable)}", False)
 
 
-def check_compile_and_train(document: SpecDocument, data: dict, graph: Graph | None, catalog: Catalog, report: Report) -> None:
-    """Keras objects in `compile` and `train`; output names only when the graph lowered."""
+def check_compile_and_train(compile_section: CompileSection | None, train_section: TrainSection | None, data: dict,
+                            graph: Graph | None, catalog: Catalog, report: Report) -> None:
+    """Keras objects in `compile` and `train`, each when its section is sound; output names only when the graph lowered.
+
+    The values are read from `data`, as written; a section is None when it is absent or failed its structure.
+    """
     checker = ObjectChecker(catalog, report)
     outputs = list(graph.outputs) if graph is not None else None
-    if document.compile is not None:
+    if compile_section is not None:
         section = data["compile"]
         checker.check_object(section.get("optimizer", "rmsprop"), "optimizer", ("compile", "optimizer"), "compile.optimizer")
         _per_output(section, "loss", "loss", outputs, checker, report)
@@ -40,7 +44,7 @@ def check_compile_and_train(document: SpecDocument, data: dict, graph: Graph | N
         weights = section.get("loss_weights")
         if isinstance(weights, dict):
             _check_output_keys(weights, ("compile", "loss_weights"), outputs, report)
-    if document.train is not None:
+    if train_section is not None:
         for i, callback in enumerate(data["train"].get("callbacks") or []):
             checker.check_object(callback, "callback", ("train", "callbacks", i), f"train.callbacks[{i}]")
 
@@ -75,13 +79,14 @@ def _check_output_keys(mapping: dict, path: tuple, outputs: list[str] | None, re
                    + did_you_mean(name, outputs), True)
 
 
-def check_data_names(document: SpecDocument, graph: Graph | None, report: Report) -> None:
-    """`data.features` and `data.labels` against the model's inputs and outputs, once the graph lowered."""
-    if document.data is None or graph is None:
+def check_data_names(data_section: DataSection | None, graph: Graph | None, report: Report) -> None:
+    """`data.features` and `data.labels` against the model's inputs and outputs, when the data section is sound
+    and the graph lowered."""
+    if data_section is None or graph is None:
         return
     inputs = [node.name for node in graph.inputs] or [IMPLICIT_INPUT]
     for key, names, what in (("features", inputs, "input"), ("labels", list(graph.outputs), "output")):
-        transforms, path = getattr(document.data, key), ("data", key)
+        transforms, path = getattr(data_section, key), ("data", key)
         if isinstance(transforms, list):
             if transforms and len(names) != 1:
                 report(Code.AMBIGUOUS_INPUT, path, dotted(path), f"a list of transforms is for a model with one {what}; "

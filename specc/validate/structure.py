@@ -10,6 +10,7 @@ specc code (`extra_forbidden` is an unknown key, S101).
 from __future__ import annotations
 
 import typing
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted, split_where
 from specc.lower.interpolate import Deferred
-from specc.schema import SpecDocument
+from specc.schema import CompileSection, DataSection, ModelSection, SpecDocument, TrainSection
 
 _EXPECTED = {
     "string_type": "a string",
@@ -49,12 +50,47 @@ CUSTOM_ERROR_CODES = {
 _KEY_CODES = {"extra_forbidden": Code.UNKNOWN_KEY, "missing": Code.MISSING_KEY, "union_tag_not_found": Code.MISSING_KEY}
 
 
+@dataclass(frozen=True)
+class Sections:
+    """The sections the later passes may check: each is None when it is absent or itself unsound."""
+
+    params: dict = field(default_factory=dict)
+    model: ModelSection | None = None
+    compile: CompileSection | None = None
+    train: TrainSection | None = None
+    data: DataSection | None = None
+
+
 def check_structure(data: dict, report) -> SpecDocument | None:
     try:
         return SpecDocument.model_validate(data)
     except ValidationError as err:
         for code, path, where, message, at_key in structure_diagnostics(err.errors(), data):
             report(code, path, where, message, at_key)
+        return None
+
+
+def sound_sections(data: dict, document: SpecDocument | None) -> Sections:
+    """The document's sections; when the document failed, each section that is sound by itself.
+
+    One unsound section then hides nothing in the others, so one run reports every problem. A
+    section that fails alone is left out: `check_structure` has already reported its errors.
+    """
+    if document is not None:
+        return Sections(document.params, document.model, document.compile, document.train, document.data)
+    params = data.get("params")
+    return Sections(params=params if isinstance(params, dict) else {}, model=_sound(ModelSection, data.get("model")),
+                    compile=_sound(CompileSection, data.get("compile")), train=_sound(TrainSection, data.get("train")),
+                    data=_sound(DataSection, data.get("data")))
+
+
+def _sound(model: type[BaseModel], value: Any) -> Any:
+    """`value` validated as `model`, or None when it is absent or not (its errors are already reported)."""
+    if value is None:
+        return None
+    try:
+        return model.model_validate(value)
+    except ValidationError:
         return None
 
 

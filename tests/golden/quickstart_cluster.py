@@ -49,7 +49,7 @@ def read_builtin(name):
     path = os.path.join(folders[0], "data", "builtin", f"{name}.csv.gz") if folders else ""
     if not os.path.isfile(path):
         raise SystemExit(f"load_data reads the {name} data file that ships with specc, and specc "
-                         "is not installed here: pip install specc")
+                         "is not installed here: pip install specc-keras")
     with gzip.open(path, "rt") as text:
         table = np.loadtxt(text, delimiter=",", dtype=np.uint8)
     return table[:, :-1], table[:, -1]
