@@ -454,3 +454,18 @@ def test_runtime_source_takes_what_a_function_uses_and_refuses_imports_the_scrip
         runtime_source("specc.data.transforms", ["cast"], imports=())
     with pytest.raises(ValueError, match="has no top-level 'apply_all'"):
         runtime_source("specc.data.transforms", ["apply_all"])
+
+
+def test_a_script_with_tensorboard_exits_clearly_without_the_tensorboard_package(tmp_path):
+    spec_path = tmp_path / "spec.yaml"
+    spec_path.write_text((ROOT / "specs" / "quickstart.yaml").read_text() + "  callbacks: [TensorBoard]\n", encoding="utf-8")
+    script = tmp_path / "gen.py"
+    script.write_text(render_script(specc.load(spec_path), str(spec_path), script), encoding="utf-8")
+    code = "import sys; sys.modules['tensorboard'] = None; sys.argv = ['gen.py', '--epochs', '1']; import gen; gen.main()"
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, text=True, cwd=tmp_path, env=env,
+                            timeout=300)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert ("train.callbacks[0] (TensorBoard) needs the tensorboard package, which is not installed: pip install tensorboard"
+            in result.stderr)
+    assert not (tmp_path / "run").exists()  # checked before anything ran

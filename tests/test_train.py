@@ -337,3 +337,34 @@ def test_default_run_folders_are_numbered(tmp_path, monkeypatch):
     (unfinished / "spec.resolved.yaml").write_text("# sha256: " + "0" * 64 + "\n")
     assert default_run_dir("quickstart", resume=True) == Path("runs/quickstart-3")
     assert default_run_dir("quickstart") == Path("runs/quickstart-4")
+
+
+# -- labels.json ----------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_text_labels_and_image_folders_record_their_classes_in_labels_json(tmp_path):
+    rows = ["a,b,kind"] + [f"{i},{i % 3},{'dog cat emu'.split()[i % 3]}" for i in range(12)]
+    (tmp_path / "pets.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    import numpy as np
+    from PIL import Image
+
+    for cls in ("dog", "cat"):  # class indices in sorted folder order: cat 0, dog 1
+        (tmp_path / "photos" / cls).mkdir(parents=True)
+        for i in range(4):
+            Image.fromarray(np.full((4, 4, 3), 40 * i, np.uint8)).save(tmp_path / "photos" / cls / f"{i}.png")
+    head = "specc: 1\nname: t\nseed: 1\n"
+    fit = "compile: {optimizer: adam, loss: sparse_categorical_crossentropy}\ntrain: {epochs: 1, batch_size: 4, verbose: 0}\n"
+    specs = {
+        "pets.csv": (head + "model:\n  layers:\n    - Dense: {units: 3, activation: softmax, input_shape: [2]}\n"
+                     + "data:\n  source: {csv: {path: pets.csv, label: kind}}\n" + fit, ["cat", "dog", "emu"]),
+        "photos": (head + "model:\n  layers:\n    - Flatten: {input_shape: [4, 4, 3]}\n"
+                   + "    - Dense: {units: 2, activation: softmax}\n"
+                   + "data:\n  source: {images: {path: photos, image_size: [4, 4]}}\n" + fit, ["cat", "dog"]),
+    }
+    for source, (text, classes) in specs.items():
+        spec = tmp_path / f"{source}.yaml"
+        spec.write_text(text, encoding="utf-8")
+        result = specc.train(spec, out=tmp_path / "runs" / source)
+        assert json.loads((result.run_dir / "labels.json").read_text()) == {"source": source, "classes": classes}
+        assert result.files["labels.json"] == result.run_dir / "labels.json"

@@ -92,6 +92,7 @@ def load_rules() -> dict:
 
 
 def rule_for(cls: ClassInfo, arg: str) -> dict:
+    """The rule for one argument of one class: the class's own, else the argument name's."""
     rules = load_rules()
     per_class = rules.get("classes", {}).get(cls.name, {})
     if arg in per_class:
@@ -238,19 +239,30 @@ class ObjectChecker:
             return  # an unresolved ${...}, already reported
         if arg.type in OBJECT_ARGUMENTS:
             kind = object_kind(arg, value)
-            if kind is not None and not (value is None and arg.type in NESTED_KINDS):
+            if kind is not None and not (value is None and (arg.type in NESTED_KINDS or arg.nullable)):
                 self.check_object(value, kind, path, f"{label}: {arg.name}")
             return
 
         rule = rule_for(cls, arg.name)
-        adapter = _adapter(arg.type, arg.nullable, (rule.get("gt"), rule.get("ge"), rule.get("lt"), rule.get("le")))
+        bounds = (None,) * 4 if value in rule.get("also", ()) else tuple(rule.get(b) for b in ("gt", "ge", "lt", "le"))
+        adapter = _adapter(arg.type, arg.nullable, bounds)
         if adapter is not None:
             try:
                 adapter.validate_python(value)
             except ValidationError as err:
-                self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {_first_error(err)} (received {describe(value)})", False)
+                also = "".join(f" or {v!r}" for v in rule.get("also", ()))
+                self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {_first_error(err)}{also} (received {describe(value)})", False)
                 return
-        choices = rule.get("choices")
-        if choices and isinstance(value, str) and value.lower() not in choices:
-            allowed = ", ".join(repr(c) for c in choices)
-            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: expected one of {allowed}; received {value!r}." + did_you_mean(value, choices), False)
+        if isinstance(value, str):
+            problem = _string_problem(rule, value)
+            if problem:
+                self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {problem}", False)
+
+
+def _string_problem(rule: dict, value: str) -> str:
+    """What a rule's `choices` say is wrong with a string value; '' if nothing."""
+    choices = rule.get("choices")
+    if choices and (value.lower() if rule.get("fold_case") else value) not in choices:
+        allowed = ", ".join(repr(c) for c in choices)
+        return f"expected one of {allowed}; received {value!r}." + suggest(value, choices)
+    return ""

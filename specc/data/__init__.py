@@ -61,7 +61,9 @@ def load_arrays(spec) -> Splits:
         _check_arrays(arrays, raw.name, feature_plan, label_plan, locate)
         named.append(arrays)
     own_test = named[1] if len(named) > 1 else None
-    return split.carve(named[0], own_test, section.validation, section.test, spec.seed, locate)
+    splits = split.carve(named[0], own_test, section.validation, section.test, spec.seed, locate)
+    splits.classes = raw.classes
+    return splits
 
 
 def _named(part: Any, names: list[str], key: str, what: str, source_name: str, locate: Locator) -> dict[str, np.ndarray]:

@@ -28,3 +28,4 @@ class Splits:
     train: Arrays
     validation: Arrays | None
     test: Arrays | None
+    classes: list[str] | None = None  # what each class index of the labels stands for, where the source names them

@@ -34,6 +34,7 @@ class Raw:
     y: Part
     test: tuple[Part, Part] | None = None  # the source's own test set, if it has one
     name: str = ""  # for messages: "digits", "keras.datasets.mnist", "d.npz"
+    classes: list[str] | None = None  # what each class index of y stands for (a CSV's text labels, image folders)
 
 
 SOURCE = ("data", "source")
@@ -158,20 +159,22 @@ def csv_file(source: CsvSource, locate: Locator) -> Raw:
                 raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written}, line {line}, column '{header[i]}': "
                                    f"{row[i].strip()!r} is not a number (every column but the label is a numeric feature)") from None
         labels.append(row[label_at].strip())
-    return Raw(x, _labels(labels), name=source.file.written)
+    y, classes = _labels(labels)
+    return Raw(x, y, name=source.file.written, classes=classes)
 
 
-def _labels(values: list[str]) -> np.ndarray:
-    """Numeric labels as numbers (int64 when all are whole); text labels as class indices in sorted order."""
+def _labels(values: list[str]) -> tuple[np.ndarray, list[str] | None]:
+    """Numeric labels as numbers (int64 when all are whole); text labels as class indices in sorted order,
+    with the classes (None for numeric labels)."""
     try:
         numbers = [float(v) for v in values]
     except ValueError:
         classes = sorted(set(values))
         index = {c: i for i, c in enumerate(classes)}
-        return np.array([index[v] for v in values], dtype=np.int64)
+        return np.array([index[v] for v in values], dtype=np.int64), classes
     if all(math.isfinite(n) and n == int(n) for n in numbers):
-        return np.array(numbers, dtype=np.int64)
-    return np.array(numbers, dtype=np.float32)
+        return np.array(numbers, dtype=np.int64), None
+    return np.array(numbers, dtype=np.float32), None
 
 
 def images(source: ImagesSource, locate: Locator) -> Raw:
@@ -204,7 +207,8 @@ def images(source: ImagesSource, locate: Locator) -> Raw:
             ys.append(y)
     except Exception as err:  # tf.errors.InvalidArgumentError: a file with an image extension that is not an image
         raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot decode an image in {source.file.written}: {getattr(err, 'message', err)}") from None
-    return Raw(np.concatenate(xs), np.concatenate(ys).astype(np.int64), name=source.file.written)
+    return Raw(np.concatenate(xs), np.concatenate(ys).astype(np.int64), name=source.file.written,
+               classes=list(dataset.class_names))  # the sub-folders, sorted: label i is class_names[i]
 
 
 def _builtin(source: BuiltinSource, locate: Locator) -> Raw:

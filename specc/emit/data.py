@@ -18,7 +18,8 @@ from typing import Any
 
 from specc.emit.runtime import runtime_source
 from specc.emit.source import INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped
-from specc.ir import BuiltinSource, Call, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Spec
+from specc.errors import dotted
+from specc.ir import BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Spec
 
 TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 
@@ -34,6 +35,7 @@ class DataView:
     train_lines: list[str] = field(default_factory=list)  # body of train()
     parser_lines: list[str] = field(default_factory=list)  # main()'s argparse.ArgumentParser
     distribution: "DistributionView | None" = None  # templates/distribute.py.j2, for specs with train.distribution
+    modules: set[str] = field(default_factory=set)  # what train() imports besides the helpers' modules
 
 
 @dataclass
@@ -107,7 +109,8 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     source = section.source
     own_test = source.kind == "keras"  # the keras datasets have their own test set
     view.load_lines = SOURCE_LINES[source.kind](source, inputs, outputs, script_dir, helpers)
-    _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers)
+    named = source.kind in NAMES_CLASSES
+    _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers, named)
 
     order = ["read_builtin", "read_csv", "read_images", *TRANSFORMS]
     view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
@@ -115,6 +118,10 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     view.runtime = runtime_source("specc.data.transforms", used, imports=("import numpy as np",)) if used else ""
     view.distribution = _distribution_view(spec)
     view.train_lines = _train_lines(spec, own_test or section.test > 0, section.validation > 0, view.distribution)
+    if named:
+        view.train_lines[-1:-1] = _labels_lines(source, view.distribution)
+    view.modules = {*(["sys"] if spec.fit.verbose == "auto" else []),
+                    *(["importlib.util"] if _tensorboard(spec) else [])}
     return view
 
 
@@ -144,20 +151,22 @@ def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpe
 
 def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
     helpers.add("read_csv")
-    return [*_data_file_lines(source.file, script_dir), f"x, y = read_csv(path, {literal(source.label)})",
+    return [*_data_file_lines(source.file, script_dir), f"x, y, classes = read_csv(path, {literal(source.label)})",
             *_transformed("x, y", (None, inputs, "x"), (None, outputs, "y"))]
 
 
 def _images_lines(source: ImagesSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
     helpers.add("read_images")
     return [*_data_file_lines(source.file, script_dir),
-            *_body("x, y = " + call_source("read_images", {"folder": Raw("path"), "image_size": tuple(source.image_size),
-                                                          "color_mode": source.color_mode}, INDENT, 7)),
+            *_body("x, y, classes = " + call_source("read_images", {"folder": Raw("path"),
+                                                                   "image_size": tuple(source.image_size),
+                                                                   "color_mode": source.color_mode}, INDENT, 16)),
             *_transformed("x, y", (None, inputs, "x"), (None, outputs, "y"))]
 
 
 SOURCE_LINES = {"builtin": _builtin_lines, "keras": _keras_lines, "npz": _npz_lines, "csv": _csv_lines,
                 "images": _images_lines}
+NAMES_CLASSES = ("csv", "images")  # sources whose reader gives the classes too (None for a CSV's numeric labels)
 
 
 def _distribution_view(spec: Spec) -> DistributionView | None:
@@ -189,13 +198,18 @@ def _distribution_view(spec: Spec) -> DistributionView | None:
     return DistributionView(lines, cpus if cpus > 1 else 0, section.multi_worker, backups, repair)
 
 
-def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: str, own_test: bool, helpers: set) -> None:
-    """specc.data.split.carve: the same counts (Python's round) and the same permutation of the same seed."""
+def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: str, own_test: bool, helpers: set,
+                 named: bool = False) -> None:
+    """specc.data.split.carve: the same counts (Python's round) and the same permutation of the same seed.
+
+    named: the source named its classes (`classes`), which load_data returns too.
+    """
     has_test = own_test or split.test > 0
     has_val = split.validation > 0
     test = "test" if own_test else None
+    classes = ', "classes": classes' if named else ""
     if not has_val and not (split.test > 0 and not own_test):
-        lines.append(f'return {{"train": (x, y), "validation": None, "test": {test or "None"}}}')
+        lines.append(f'return {{"train": (x, y), "validation": None, "test": {test or "None"}{classes}}}')
         return
     helpers.add("take")
     lines.append(f"n = len(x[{literal(first_input)}])")
@@ -205,6 +219,7 @@ def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: s
     parts = ['"train": take(x, y, order[n_test + n_val:])',
              '"validation": ' + ("take(x, y, order[n_test:n_test + n_val])" if has_val else "None"),
              '"test": ' + (test or ("take(x, y, order[:n_test])" if has_test else "None"))]
+    parts += ['"classes": classes'] if named else []
     lines.extend(_body("return " + wrapped("{", parts, "}", INDENT, 7)))
 
 
@@ -222,9 +237,35 @@ def _callbacks_source(spec: Spec) -> list[Call]:
     return made
 
 
+def _tensorboard(spec: Spec) -> Callback | None:
+    """The spec's TensorBoard callback, if it has one (the script checks for the tensorboard package first)."""
+    return next((c for c in spec.fit.callbacks if c.type == "TensorBoard"), None)
+
+
+def _requirement_lines(spec: Spec) -> list[str]:
+    """What train() needs that keras, tensorflow and numpy do not bring, checked before anything runs."""
+    callback = _tensorboard(spec)
+    if callback is None:
+        return []
+    first = literal(f"{dotted(callback.path)} (TensorBoard) needs the tensorboard package, ")
+    return ['if importlib.util.find_spec("tensorboard") is None:  # tensorflow-cpu does not bring it',
+            f"{INDENT}raise SystemExit({first}",
+            f'{INDENT}                 "which is not installed: pip install tensorboard")']
+
+
+def _labels_lines(source: CsvSource | ImagesSource, dist: DistributionView | None) -> list[str]:
+    """out/labels.json, as specc train writes it: what each class index stands for."""
+    where = literal(source.file.written)
+    return ['if data["classes"] is not None:  # labels.json: the class of each label index',
+            INDENT + 'with open(os.path.join(out, "labels.json"), "w", encoding="utf-8") as handle:',
+            *_body(INDENT * 2 + "json.dump(" + wrapped("{", [f'"source": {where}', '"classes": data["classes"]'], "}",
+                                                     INDENT * 3, 10) + ", handle, indent=2)")]
+
+
 def _train_lines(spec: Spec, has_test: bool, has_val: bool, dist: DistributionView | None) -> list[str]:
     """train()'s body: the model made (inside the strategy), the callbacks, fit, evaluate and save."""
-    lines = ["strategy = make_strategy()  # first: before any other TensorFlow work"] if dist else []
+    lines = _requirement_lines(spec)
+    lines += ["strategy = make_strategy()  # first: before any other TensorFlow work"] if dist else []
     lines += [f"epochs = {literal(spec.fit.epochs)} if epochs is None else epochs",
               f"batch_size = {literal(spec.fit.batch_size)} if batch_size is None else batch_size",
               "data = load_data()"]
@@ -295,5 +336,7 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
         value = getattr(fit_section, key)
         if value != default:
             fit[key] = dict(value) if key == "class_weight" else value
+    if fit_section.verbose == "auto":  # as specc train: Keras's progress bar on a terminal, one line per epoch in a pipe
+        fit["verbose"] = Raw('1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2')
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
     return lines + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))

@@ -90,7 +90,7 @@ def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> S
         multi_worker = view.data.distribution is not None and view.data.distribution.multi_worker
         modules = {"argparse", "json", "os", *(["csv", "math"] if "read_csv" in needs else []),
                    *(["gzip", "importlib.util"] if "read_builtin" in needs else []),
-                   *(["hashlib", "shutil", "tempfile", "types"] if multi_worker else [])}
+                   *(["hashlib", "shutil", "tempfile", "types"] if multi_worker else []), *view.data.modules}
         view.imports = [f"import {name}" for name in sorted(modules)]
         view.keras_imports += ["import numpy as np  # noqa: E402", "import tensorflow as tf  # noqa: E402"]
     return view

@@ -6,6 +6,8 @@
       backup/              BackupAndRestore's state while training (removed once the run is finished)
       model.keras          the trained model (written when fit ends)
       curves.png           loss and each metric per epoch, training and validation
+      labels.json          what each class index stands for, where the source names its classes (a CSV's
+                           text labels, image folders): {"source": PATH, "classes": [...]}, index = position
       metrics.json         the evaluation on the test split (written last: it marks a finished run)
       .specc.lock          held by the run that uses the folder, for as long as it runs (removed when it ends)
 
@@ -48,8 +50,9 @@ HISTORY = "history.json"
 MODEL = "model.keras"
 CURVES = "curves.png"
 METRICS = "metrics.json"
+LABELS = "labels.json"  # only for sources that name their classes
 BACKUP = "backup"
-OWN_FILES = (RESOLVED, HISTORY, MODEL, CURVES, METRICS)  # callbacks may not write over these
+OWN_FILES = (RESOLVED, HISTORY, MODEL, CURVES, LABELS, METRICS)  # callbacks may not write over these
 LOCK = ".specc.lock"  # not a run's file: only its lock counts, held while a run uses the folder
 
 NEW, RESUME = "new", "resume"

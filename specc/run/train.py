@@ -91,6 +91,7 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
                     _save_model(model, run.dir / runs.MODEL)
                     runs.write_json(run.dir / runs.HISTORY, history.data)
                 evaluated_on, metrics = _evaluate(model, spec, splits, strategy)
+                _write_labels(spec, run, splits)
                 _finish(spec, run, history, evaluated_on, metrics)
         return _result(run, history, metrics, evaluated_on)
 
@@ -219,6 +220,13 @@ def _evaluate(model, spec: Spec, splits, strategy) -> tuple[str, dict[str, float
     return evaluated_on, {name: float(value) for name, value in scores.items()}
 
 
+def _write_labels(spec: Spec, run: _Run, splits) -> None:
+    """labels.json: the class each label index stands for, where the source names them (a CSV's text labels,
+    image folders' sub-folders), so that a prediction's index can be read back as a class."""
+    if splits.classes is not None:
+        runs.write_json(run.dir / runs.LABELS, {"source": spec.data.source.file.written, "classes": splits.classes})
+
+
 def _finish(spec: Spec, run: _Run, history: runs.History, evaluated_on: str, metrics: dict[str, float]) -> None:
     runs.plot_curves(history.data, run.dir / runs.CURVES, title=spec.name)
     report: dict[str, Any] = {"split": evaluated_on, **metrics}
@@ -248,7 +256,8 @@ def _result(run: _Run, history: runs.History, metrics: dict[str, float], evaluat
     if run.chief_dir is not None:  # a worker's own copies: the chief's folder holds the run
         shutil.rmtree(run.dir, ignore_errors=True)
         run_dir = run.chief_dir
-    return TrainResult(history.data, metrics, run_dir, evaluated_on, {name: run_dir / name for name in runs.OWN_FILES})
+    files = {name: run_dir / name for name in runs.OWN_FILES if (run_dir / name).exists()}  # labels.json: not always
+    return TrainResult(history.data, metrics, run_dir, evaluated_on, files)
 
 
 def _run_folders(spec: Spec, out: str | os.PathLike | None,

@@ -4,6 +4,7 @@
 import argparse
 import json
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -154,6 +155,7 @@ def train(epochs=None, batch_size=None, out="run"):
         epochs=epochs,
         callbacks=callbacks,
         shuffle=False,
+        verbose=1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2,
     )
     evaluation = make_dataset(*data["test"], batch_size, shuffle=False, seed=11)
     scores = model.evaluate(evaluation, return_dict=True, verbose=0)

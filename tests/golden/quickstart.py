@@ -6,6 +6,7 @@ import gzip
 import importlib.util
 import json
 import os
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
@@ -168,6 +169,7 @@ def train(epochs=None, batch_size=None, out="run"):
         epochs=epochs,
         callbacks=callbacks,
         shuffle=False,
+        verbose=1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2,
     )
     evaluation = make_dataset(*data["test"], batch_size, shuffle=False, seed=42)
     scores = model.evaluate(evaluation, return_dict=True, verbose=0)

@@ -8,6 +8,7 @@ import importlib.util
 import json
 import os
 import shutil
+import sys
 import tempfile
 import types
 
@@ -261,6 +262,7 @@ def train(epochs=None, batch_size=None, out="run"):
         epochs=epochs,
         callbacks=callbacks,
         shuffle=False,
+        verbose=1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2,
     )
     evaluation = make_dataset(*data["test"], batch_size, shuffle=False, seed=42)
     evaluation = distribute_dataset(strategy, evaluation)
