@@ -405,7 +405,9 @@ def test_application_weights_path_is_relative_to_the_spec(tmp_path, monkeypatch)
 @pytest.mark.slow
 def test_imagenet_weights_offline_is_a_located_error(tmp_path):
     spec = small_application_spec(tmp_path, "imagenet")
-    result = run_specc("check", str(spec), env={"KERAS_HOME": str(tmp_path / "empty_keras_home")})
+    # `specc build` loads the weights (`specc check` builds without them: it never downloads anything).
+    result = run_specc("build", str(spec), "-o", str(tmp_path / "model.keras"),
+                       env={"KERAS_HOME": str(tmp_path / "empty_keras_home")})
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stdout.splitlines() if ": error: " in line]
