@@ -205,72 +205,17 @@ def check_data(spec, model) -> None:
     line on stderr) rather than downloaded; any other data that cannot be read
     is a located SpecError.
     """
-    from specc.data import check_class_weight, check_labels, check_shapes, load_arrays
+    from specc.data import check_before_build, check_labels_against_model, keras_cache, load_arrays
 
-    missing: list[str] = []
     try:
-        with _cached_files_only(spec, missing):
+        with keras_cache.no_downloads():
             splits = load_arrays(spec)
-    except SpecError:
-        if not missing:
-            raise
+    except keras_cache.NotCached as missing:
         print(f"{spec.path}: data not checked: keras.datasets.{spec.data.source.name} is not in Keras's cache "
-              f"(Keras looked for {missing[0]}); `specc check` downloads nothing, `specc train` does", file=sys.stderr)
+              f"(Keras looked for {missing.target}); `specc check` downloads nothing, `specc train` does", file=sys.stderr)
         return
-    check_shapes(spec, splits)
-    check_class_weight(spec, splits)
-    if model.built:  # a model without declared inputs gets its shapes from the first batch
-        check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
-
-
-class _NotCached(Exception):
-    """A file a keras.datasets loader asked for that is not in Keras's cache."""
-
-
-def _cached_files_only(spec, missing: list[str]):
-    """For a `keras:` source: its loader's get_file refuses (and lists in `missing`) a file not in the cache.
-
-    specc.data.keras_cache wraps the loader's get_file around the load; this
-    wraps it once more, underneath, so that Keras is never asked to download.
-    """
-    import contextlib
-    import inspect
-
-    source = spec.data.source
-    if source.kind != "keras":
-        return contextlib.nullcontext()
-    from specc.build import import_keras
-    from specc.data.keras_cache import cache_target
-
-    keras = import_keras()
-    loader = getattr(getattr(keras.datasets, source.name, None), "load_data", None)
-    if loader is None:  # not a keras.datasets set: load_arrays says so
-        return contextlib.nullcontext()
-    from keras.src.utils import file_utils
-
-    module, signature = sys.modules[loader.__module__], inspect.signature(file_utils.get_file)
-
-    @contextlib.contextmanager
-    def patched():
-        inner = module.get_file
-
-        def get_file(*args, **kwargs):
-            a = signature.bind(*args, **kwargs)
-            a.apply_defaults()
-            a = a.arguments
-            target = cache_target(a["fname"], a["origin"], a["cache_subdir"], a["extract"], a["untar"], a["cache_dir"])
-            if not os.path.exists(target):
-                missing.append(target)
-                raise _NotCached(target)
-            return inner(*args, **kwargs)
-
-        module.get_file = get_file
-        try:
-            yield
-        finally:
-            module.get_file = inner
-
-    return patched()
+    check_before_build(spec, splits)
+    check_labels_against_model(spec, splits, model)
 
 
 def run_build(args: argparse.Namespace) -> Exit:

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from specc.codes import Code
 from specc.data.arrays import Arrays, Splits
-from specc.data.checks import check_class_weight, check_labels, check_shapes
+from specc.data.checks import (check_before_build, check_class_weight, check_labels, check_labels_against_model,
+                               check_shapes)
 from specc.data.locate import Locator
 from specc.data.pipeline import to_dataset
 from specc.errors import SpecError, did_you_mean, dotted
@@ -35,7 +36,8 @@ from specc.errors import SpecError, did_you_mean, dotted
 if TYPE_CHECKING:
     import numpy as np  # imported where used: importing specc.data must stay light
 
-__all__ = ["Arrays", "Locator", "Splits", "check_class_weight", "check_labels", "check_shapes", "load_arrays", "to_dataset"]
+__all__ = ["Arrays", "Locator", "Splits", "check_before_build", "check_class_weight", "check_labels",
+           "check_labels_against_model", "check_shapes", "load_arrays", "to_dataset"]
 
 DATA = ("data",)
 

@@ -206,3 +206,15 @@ def check_class_weight(spec, splits: Splits) -> None:
         given = ", ".join(map(str, keys))
         raise error(f"class_weight needs a weight for every class 0..{classes - 1} (the labels have {classes} classes); "
                     f"it gives {given}")
+
+
+def check_before_build(spec, splits: Splits) -> None:
+    """What can be checked of the data before the model exists: the inputs' shapes and the class weights."""
+    check_shapes(spec, splits)
+    check_class_weight(spec, splits)
+
+
+def check_labels_against_model(spec, splits: Splits, model) -> None:
+    """check_labels with the built model's output shapes (`specc train` and `specc check` alike)."""
+    if model.built:  # a model without declared inputs gets its shapes from the first batch
+        check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})

@@ -17,6 +17,8 @@ for the duration of the call:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import inspect
 import os
 import socket
@@ -31,6 +33,27 @@ _PATCH_LOCK = threading.Lock()  # one load at a time may swap a loader module's 
 
 class CacheProblem(Exception):
     """A file a Keras loader needs that is missing or damaged; the message is for the user."""
+
+
+class NotCached(CacheProblem):
+    """Under `no_downloads()`: a file the loader needs is not in Keras's cache (`target`: where Keras looked)."""
+
+    def __init__(self, target: str):
+        super().__init__(f"{target} is not in Keras's cache")
+        self.target = target
+
+
+_DOWNLOADS = contextvars.ContextVar("specc_keras_downloads", default=True)
+
+
+@contextlib.contextmanager
+def no_downloads():
+    """Loads inside refuse, with NotCached, a file not in Keras's cache instead of downloading it (`specc check`)."""
+    token = _DOWNLOADS.set(False)
+    try:
+        yield
+    finally:
+        _DOWNLOADS.reset(token)
 
 
 def load_keras_dataset(name: str, kwargs: dict[str, Any]) -> tuple[tuple, tuple]:
@@ -103,6 +126,8 @@ def _guarded(inner: Callable, dataset: str, read: list[str]) -> Callable:
             # Verified here: Keras need not hash it again (and so can never delete it).
             read.append(target)
             return inner(**{**a, "file_hash": None, "md5_hash": None})
+        if not _DOWNLOADS.get():
+            raise NotCached(target)
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(DOWNLOAD_TIMEOUT_S)
         try:

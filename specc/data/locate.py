@@ -7,8 +7,6 @@ else from reading the spec's source again (cheap: the spec and the files it exte
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from specc.codes import Code
 from specc.errors import Diagnostic, Location, SpecError, dotted
 
@@ -46,7 +44,3 @@ class Locator:
         if where is None:
             where = dotted(path[:-1] if at_key else path)
         return SpecError([Diagnostic(code, message, self.location(path, at_key=at_key), where)])
-
-    def base_dir(self, path: tuple) -> Path:
-        """The folder of the file that wrote the value at `path`: relative paths in a base spec stay relative to it."""
-        return Path(self.location(path).file).parent

@@ -72,6 +72,8 @@ def keras_dataset(source: KerasSource, locate: Locator) -> Raw:
                                + did_you_mean(key, known), where=f"data.source.keras ({name})", at_key=True)
     try:
         (x, y), (x_test, y_test) = keras_cache.load_keras_dataset(name, kwargs)
+    except keras_cache.NotCached:
+        raise  # under keras_cache.no_downloads(): the caller decides what a set it may not download means
     except keras_cache.CacheProblem as err:
         raise locate.error(Code.KERAS_DATASET, path, str(err)) from err.__cause__
     return Raw(np.asarray(x), np.asarray(y), (np.asarray(x_test), np.asarray(y_test)), f"keras.datasets.{name}")

@@ -76,11 +76,12 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
             print(f"specc: {distribute.summary(spec, strategy, spec.fit.batch_size)}", file=sys.stderr)
         splits = _checked_data(spec)
         from specc.build import import_keras
+        from specc.data import check_labels_against_model
 
         keras = import_keras()
         with _dtype_policy(keras, spec.fit.mixed_precision):
             model = _model(keras, spec, run, strategy)
-            _check_labels_against(spec, splits, model)
+            check_labels_against_model(spec, splits, model)
             history = runs.History.read(run.dir / runs.HISTORY) if run.state == runs.RESUME else runs.History()
             callbacks = make_callbacks(keras, spec, run.callbacks, run.dir, history, resume=run.state == runs.RESUME)
             if run.state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run
@@ -145,11 +146,10 @@ def _prepare_folder(spec: Spec, out: str | os.PathLike | None, resume: bool) -> 
 
 def _checked_data(spec: Spec):
     """The data, read and split, checked against the model's inputs and the class weights."""
-    from specc.data import check_class_weight, check_shapes, load_arrays
+    from specc.data import check_before_build, load_arrays
 
     splits = load_arrays(spec)
-    check_shapes(spec, splits)
-    check_class_weight(spec, splits)
+    check_before_build(spec, splits)
     return splits
 
 
@@ -176,13 +176,6 @@ def _model(keras, spec: Spec, run: _Run, strategy):
     if strategy is not None:
         distribute.repair_multi_worker_fit(model, strategy)
     return model
-
-
-def _check_labels_against(spec: Spec, splits, model) -> None:
-    from specc.data import check_labels
-
-    if model.built:  # a model without declared inputs gets its shapes from the first batch
-        check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
 
 
 def _feed(strategy, dataset):
