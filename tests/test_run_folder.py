@@ -108,7 +108,7 @@ def test_two_claims_of_one_folder_at_once_give_it_to_exactly_one(tmp_path):
     assert sorted(p.returncode for p in processes) == [0, 3, 3, 3]
     # The winner removes the folder when it made it and wrote nothing. When a refused claimer made it an
     # instant before the winner took it, the winner cannot tell it from a folder the user gave, and leaves
-    # it: then empty (folder.py's docstring says so).
+    # it: then empty (see Claim.release in specc/run/folder.py).
     assert not (tmp_path / "run").exists() or os.listdir(tmp_path / "run") == []
 
 

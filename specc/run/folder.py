@@ -126,7 +126,9 @@ class Claim:
         """The lock file removed and the lock let go; the folder too when this claim made it and it is empty.
 
         The file is removed while still locked: no other run can be holding it then, and one
-        that opened it meanwhile sees that it is gone (`_take`) and takes the new one.
+        that opened it meanwhile sees that it is gone (`_take`) and takes the new one. A folder
+        that another claimer made an instant before this one took it is left, empty: it cannot
+        be told from an empty folder the user gave.
         """
         if not self._held:
             return
