@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOG_PATH = ROOT / "schemas" / "keras_catalog.json"
 REFRESH = "python -m specc.catalog.generate"
 
-TYPES = {"int", "float", "bool", "str", "int_or_ints", "shape", "activation", "initializer",
-         "regularizer", "constraint", "layer", "learning_rate", "any"}
+TYPES = {"int", "float", "bool", "str", "int_or_ints", "shape", "dtype", "activation", "initializer",
+         "regularizer", "constraint", "layer", "layers", "learning_rate", "any"}
 KINDS = {"layer", "application", "optimizer", "schedule", "loss", "metric", "callback",
          "initializer", "regularizer", "constraint", "activation"}
 BASE_LAYER_ARGS = {"name", "dtype", "trainable", "autocast", "input_shape", "input_dim"}
@@ -73,6 +73,7 @@ def test_top_level_format():
     assert data["about"].startswith("DO NOT EDIT.") and REFRESH in data["about"]
     assert data["keras_version"] in data["about"]
     assert set(data["kinds"]) == KINDS
+    assert set(data) == {"about", "keras_version", "kinds", "dtype_policies", "dtype_modes"}
     for kind, body in data["kinds"].items():
         assert set(body) == {"module", "classes", "identifiers"}, kind
         assert body["module"].startswith("keras."), kind
@@ -95,6 +96,10 @@ def test_every_argument_is_well_formed():
                     assert not (entry.get("required") and entry.get("hidden")), where
                 else:
                     assert "default" in entry, where
+                if "length" in entry:
+                    assert entry["type"] == "int_or_ints" and entry["length"] in (1, 2, 3), where
+                    default = entry.get("default")
+                    assert not isinstance(default, list) or len(default) == entry["length"], where
                 if entry.get("default", 0) is None:
                     assert entry.get("nullable") is True, where
                 elif "default" in entry and not entry.get("default_repr"):
@@ -158,6 +163,10 @@ def test_conv2d_normalizes_ints():
     assert conv["strides"] == {**conv["strides"], "default": [1, 1], "type": "int_or_ints"}
     assert conv["padding"]["default"] == "valid" and conv["padding"]["type"] == "str"
     assert "rank" not in conv  # Conv2D passes rank=2 to BaseConv itself
+    assert conv["kernel_size"]["length"] == conv["strides"]["length"] == conv["dilation_rate"]["length"] == 2
+    assert args("layer", "Conv1DTranspose")["output_padding"]["length"] == 1
+    assert args("layer", "MaxPooling3D")["pool_size"]["length"] == 3
+    assert "length" not in args("layer", "LayerNormalization")["axis"]  # any number of axes
     assert args("layer", "Convolution2D") == conv  # an alias has the same arguments
     assert classes("layer")["Convolution2D"]["path"] == "keras.layers.Convolution2D"
 
@@ -226,7 +235,20 @@ def test_wrappers_take_layers():
     assert args("layer", "Bidirectional")["layer"]["type"] == "layer"
     assert args("layer", "Bidirectional")["backward_layer"]["type"] == "layer"
     assert args("layer", "TimeDistributed")["layer"]["type"] == "layer"
-    assert args("layer", "RNN")["cell"]["type"] == "any"  # a cell or a list of cells
+    assert args("layer", "RNN")["cell"]["type"] == "layers"  # a cell or a list of cells
+    assert args("layer", "StackedRNNCells")["cells"]["type"] == "layers"
+
+
+def test_dtype_policies():
+    """The names a `dtype` argument takes are the ones Keras's dtype_policies.get accepts, read from Keras."""
+    data = catalog()
+    policies = set(data["dtype_policies"])
+    assert {"float32", "float16", "bfloat16", "float64", "int32", "mixed_float16", "mixed_bfloat16",
+            "int8_from_float32", "string"} <= policies
+    assert not {"FLOAT32", "float", "int8", "float8_e4m3fn"} & policies  # Keras refuses these, by case and by form
+    assert data["dtype_modes"] == ["int4", "gptq", "awq"]
+    for kind in ("layer", "loss", "metric"):
+        assert args(kind, {"layer": "Dense", "loss": "MeanSquaredError", "metric": "Mean"}[kind])["dtype"]["type"] == "dtype"
 
 
 def test_optimizers():

@@ -45,6 +45,7 @@ class ArgInfo:
     hidden: bool = False
     default: Any = None
     doc: str = ""
+    length: int | None = None  # int_or_ints: how many integers a list must hold (None: any number)
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,8 @@ class Kind:
 class Catalog:
     keras_version: str
     kinds: dict[str, Kind]
+    dtype_policies: frozenset[str] = frozenset()  # the names a `dtype` argument takes
+    dtype_modes: tuple[str, ...] = ()  # quantization modes written with parameters: int4/128_from_float32
 
     def __getitem__(self, kind: str) -> Kind:
         return self.kinds[kind]
@@ -93,6 +96,7 @@ def _arg(name: str, raw: dict) -> ArgInfo:
         hidden=raw.get("hidden", False),
         default=raw.get("default"),
         doc=raw.get("doc", ""),
+        length=raw.get("length"),
     )
 
 
@@ -117,7 +121,8 @@ def parse_catalog(raw: dict) -> Catalog:
             classes={n: _class(kind, n, c) for n, c in body.get("classes", {}).items()},
             identifiers=dict(body.get("identifiers", {})),
         )
-    return Catalog(keras_version=raw["keras_version"], kinds=kinds)
+    return Catalog(keras_version=raw["keras_version"], kinds=kinds,
+                   dtype_policies=frozenset(raw.get("dtype_policies", ())), dtype_modes=tuple(raw.get("dtype_modes", ())))
 
 
 @cache

@@ -18,7 +18,7 @@ from functools import cache
 from typing import Annotated, Any, Callable, Optional, Union
 
 import yaml
-from annotated_types import Ge, Gt, Le, Lt
+from annotated_types import Ge, Gt, Le, Len, Lt
 from pydantic import StrictBool, StrictFloat, StrictInt, StrictStr, TypeAdapter, ValidationError
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo
@@ -33,7 +33,7 @@ from specc.resources import data_dir
 Report = Callable[[Code, tuple, str, str, bool], None]
 
 NESTED_KINDS = ("activation", "initializer", "regularizer", "constraint")
-OBJECT_ARGUMENTS = (*NESTED_KINDS, "learning_rate", "layer")  # argument types whose values are Keras objects
+OBJECT_ARGUMENTS = (*NESTED_KINDS, "learning_rate", "layer", "layers")  # argument types whose values are Keras objects
 
 # Arguments that Keras renamed, as older code and tutorials still spell them: the old name -> (its name
 # now, the Keras that spelled it so, the classes it was theirs in; None: any class that has the new name).
@@ -75,7 +75,15 @@ def object_kind(arg: ArgInfo, value: Any) -> str | None:
         return "layer" if arg.type == "activation" and isinstance(value, dict) else arg.type
     if arg.type == "learning_rate":
         return None if isinstance(value, (int, float)) and not isinstance(value, bool) else "schedule"
-    return "layer" if arg.type == "layer" else None
+    return "layer" if arg.type in ("layer", "layers") else None
+
+
+def object_items(arg: ArgInfo, value: Any) -> list[tuple[tuple, Any]]:
+    """The Keras objects in one argument's value, each with its path below the argument: the value
+    itself, or each item of a list where the argument takes a list of layers (RNN's stacked cells)."""
+    if arg.type == "layers" and isinstance(value, list):
+        return [((i,), item) for i, item in enumerate(value)]
+    return [((), value)]
 
 
 def is_per_output(value: Any, kind: str, catalog: Catalog) -> bool:
@@ -92,11 +100,11 @@ def load_rules() -> dict:
 
 
 def rule_for(cls: ClassInfo, arg: str) -> dict:
-    """The rule for one argument of one class: the class's own, else the argument name's."""
+    """The rule for one argument of one class: the class's own, else its kind's, else the argument name's."""
     rules = load_rules()
-    per_class = rules.get("classes", {}).get(cls.name, {})
-    if arg in per_class:
-        return per_class[arg] or {}
+    for scope in (rules.get("classes", {}).get(cls.name, {}), rules.get("kinds", {}).get(cls.kind, {})):
+        if arg in scope:
+            return scope[arg] or {}
     return rules.get("args", {}).get(arg, {})
 
 
@@ -135,7 +143,7 @@ def split_object(value: Any) -> tuple[str, Any] | None:
 
 
 @cache
-def _adapter(type_name: str, nullable: bool, bounds: tuple) -> TypeAdapter | None:
+def _adapter(type_name: str, nullable: bool, bounds: tuple, length: int | None = None) -> TypeAdapter | None:
     """A pydantic validator for one catalog type, with numeric bounds applied."""
     constraints = [c(v) for c, v in zip((Gt, Ge, Lt, Le), bounds) if v is not None]
 
@@ -150,6 +158,9 @@ def _adapter(type_name: str, nullable: bool, bounds: tuple) -> TypeAdapter | Non
     }
     if type_name in scalar:
         annotation = scalar[type_name]
+    elif type_name == "int_or_ints" and length:
+        element = bounded(StrictInt)  # one per spatial dimension, as standardize_tuple wants
+        annotation = Union[element, Annotated[list[element], Len(length, length)]]
     elif type_name == "int_or_ints":
         element = bounded(StrictInt)
         annotation = Union[element, list[Union[element, None, list[Union[element, None]]]]]
@@ -238,14 +249,25 @@ class ObjectChecker:
         if isinstance(value, Deferred):
             return  # an unresolved ${...}, already reported
         if arg.type in OBJECT_ARGUMENTS:
-            kind = object_kind(arg, value)
-            if kind is not None and not (value is None and (arg.type in NESTED_KINDS or arg.nullable)):
-                self.check_object(value, kind, path, f"{label}: {arg.name}")
+            for below, item in object_items(arg, value):
+                kind = object_kind(arg, item)
+                if kind is not None and not (item is None and (arg.type in NESTED_KINDS or arg.nullable)):
+                    self.check_object(item, kind, path + below, f"{label}: {arg.name}")
+            return
+        if arg.type == "dtype":
+            problem = self._dtype_problem(value, arg.nullable)
+            if problem:
+                self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {problem}", False)
             return
 
+        if arg.length and isinstance(value, list) and len(value) != arg.length:
+            plural = "s" if arg.length > 1 else ""
+            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: expected an integer or a list of {arg.length} integer{plural},"
+                        f" one per spatial dimension of {cls.name}; received {describe(value)}", False)
+            return
         rule = rule_for(cls, arg.name)
         bounds = (None,) * 4 if value in rule.get("also", ()) else tuple(rule.get(b) for b in ("gt", "ge", "lt", "le"))
-        adapter = _adapter(arg.type, arg.nullable, bounds)
+        adapter = _adapter(arg.type, arg.nullable, bounds, arg.length)
         if adapter is not None:
             try:
                 adapter.validate_python(value)
@@ -253,16 +275,39 @@ class ObjectChecker:
                 also = "".join(f" or {v!r}" for v in rule.get("also", ()))
                 self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {_first_error(err)}{also} (received {describe(value)})", False)
                 return
-        if isinstance(value, str):
-            problem = _string_problem(rule, value)
-            if problem:
-                self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {problem}", False)
+        problem = _value_problem(rule, value)
+        if problem:
+            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {problem}", False)
+
+    def _dtype_problem(self, value: Any, nullable: bool) -> str:
+        """What is wrong with a dtype policy name (`float32`, `mixed_float16`, `int8_from_float32`); '' if nothing."""
+        if value is None and nullable:
+            return ""
+        names = self.catalog.dtype_policies
+        if not names or (isinstance(value, str) and value in names):
+            return ""  # a catalog without the list (an older one) checks nothing
+        if isinstance(value, str) and "_from_" in value:
+            mode, _, source = value.partition("_from_")
+            if mode.split("/")[0] in self.catalog.dtype_modes and "/" in mode and source in names:
+                return ""  # int4/128_from_float32: the parameters are Keras's to check
+        examples = "'float32', 'float16', 'bfloat16', 'mixed_float16', 'int32'"
+        hint = " Did you mean 'float32'?" if value == "float" else suggest(value, sorted(names))  # NumPy's spelling
+        return f"expected a Keras dtype policy name such as {examples}; received {describe(value)}." + hint
 
 
-def _string_problem(rule: dict, value: str) -> str:
-    """What a rule's `choices` say is wrong with a string value; '' if nothing."""
+def _value_problem(rule: dict, value: Any) -> str:
+    """What a rule's `choices`, `values` or `forbidden` say is wrong with a value; '' if nothing."""
+    values = rule.get("values")
+    if values is not None and not any(value == v and isinstance(value, str) == isinstance(v, str) for v in values):
+        allowed = ", ".join(repr(v) for v in values)
+        return f"expected one of {allowed}; received {describe(value)}."
+    if not isinstance(value, str):
+        return ""
     choices = rule.get("choices")
     if choices and (value.lower() if rule.get("fold_case") else value) not in choices:
         allowed = ", ".join(repr(c) for c in choices)
         return f"expected one of {allowed}; received {value!r}." + suggest(value, choices)
+    forbidden = [c for c in rule.get("forbidden", "") if c in value]
+    if forbidden:
+        return f"{value!r} contains {forbidden[0]!r}, which Keras refuses in this argument."
     return ""

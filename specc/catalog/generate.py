@@ -19,8 +19,9 @@ Rules:
   `StringLookup`, which never reaches it). Keys an `__init__` on that path reads
   out of `**kwargs` by name (`kwargs.pop("input_dim")`, `"alpha" in kwargs`)
   are added with `"hidden": true`: accepted, though in no signature.
-* `type` is one of: int, float, bool, str, int_or_ints, shape, activation,
-  initializer, regularizer, constraint, layer, learning_rate, any. It comes
+* `type` is one of: int, float, bool, str, int_or_ints, shape, dtype,
+  activation, initializer, regularizer, constraint, layer, layers (a layer or a
+  list of layers), learning_rate, any. It comes
   from the name (`kernel_initializer`), else the default (`True`), else the
   description ("Positive integer, ..."), else it is `any`. It is never
   stricter than Keras: a description naming alternatives ("Integer or
@@ -35,8 +36,15 @@ Rules:
   checked by calling it, mapped to the name of the class or function they
   resolve to. Ones resolving to a class left out of the catalog (a base
   class) are dropped; `model.compile()`'s own shorthands are added.
+* An int_or_ints argument of a spatial layer (`kernel_size` of Conv2D) gets
+  `length`: how many integers Keras's `standardize_tuple` wants, the rank in
+  the class's name (`Conv2D`: 2), else the length of its tuple default.
 * Layers get `inputs`: how many tensors the layer is called on, and whether
   as a list.
+* `dtype_policies` lists every name `keras.dtype_policies.get` accepts (the
+  dtypes, the mixed policies, the quantized `<mode>_from_<source>` ones),
+  tried one by one; `dtype_modes` the quantization modes that also take
+  parameters (`int4/128_from_float32`), which are checked by form.
 
 The output is deterministic: sorted keys, no memory addresses.
 """
@@ -99,8 +107,11 @@ TYPE_OVERRIDES = {
     ("EarlyStopping", "min_delta"): "float",  # default 0; any real threshold
     ("MaxNorm", "max_value"): "float",  # default 2; any positive norm
     ("TensorBoard", "profile_batch"): "any",  # an int, a pair of ints, or "start,stop"
-    ("LSTM", "use_cudnn"): "any",  # "auto", True or False
+    ("LSTM", "use_cudnn"): "any",  # "auto", True or False (keras_rules.yaml lists them)
     ("GRU", "use_cudnn"): "any",
+    ("RNN", "cell"): "layers",  # a cell, or a list of cells stacked
+    ("StackedRNNCells", "cells"): "layers",
+    ("Pipeline", "layers"): "layers",
 }
 
 _NAME_TYPES = [  # (full match on the argument name, type); first match wins
@@ -108,8 +119,9 @@ _NAME_TYPES = [  # (full match on the argument name, type); first match wins
     (r".*_initializer", "initializer"),
     (r".*_regularizer", "regularizer"),
     (r".*_constraint", "constraint"),
-    (r"dtype", "any"),
-    (r"(batch_)?input_shape", "shape"),
+    (r"dtype", "dtype"),  # a dtype policy name, for layers, losses and metrics alike
+    (r"(batch_)?input_shape|noise_shape", "shape"),  # noise_shape: [batch, 1, features], None for "as the input"
+    (r"input_dim", "int"),  # Keras 2's `Dense(input_dim=...)`, which Layer still reads from **kwargs
 ]
 _LAYER_ARGS = {"layer", "backward_layer", "cell"}  # for layers: a nested layer spec
 
@@ -126,6 +138,10 @@ LIST_INPUTS = {
     "Dot": (2, 2),
     "Merge": (1, None),  # Add, Concatenate, ...: Keras 3 takes a list of one or more
 }
+
+# int_or_ints arguments that are one integer per spatial dimension (standardize_tuple(value, rank, name)).
+SPATIAL_ARGS = {"kernel_size", "strides", "dilation_rate", "pool_size", "output_padding", "size", "output_size"}
+_RANK_IN_NAME = re.compile(r"([123])D(?:Transpose)?$")
 
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
@@ -333,7 +349,20 @@ def arg_entry(name: str, param: inspect.Parameter | None, kind: str, doc: str, o
         if default is None or docstrings.admits_none(doc, name):
             entry["nullable"] = True
     entry["type"] = TYPE_OVERRIDES.get((owner, name)) or infer_type(name, kind, default, doc)
+    length = tuple_length(owner, name, default) if entry["type"] == "int_or_ints" else None
+    if length:
+        entry["length"] = length
     return entry
+
+
+def tuple_length(owner: str, name: str, default) -> int | None:
+    """How many integers a spatial int_or_ints argument takes (see the module docstring); None: any."""
+    rank = _RANK_IN_NAME.search(owner)
+    if name in SPATIAL_ARGS and rank:
+        return int(rank.group(1))
+    if isinstance(default, (tuple, list)) and name in SPATIAL_ARGS | {"tile_grid_size"}:
+        return len(default)
+    return None
 
 
 def _arg_sections(obj, kind: str, declarers: list, names: set[str]) -> list[dict[str, str]]:
@@ -445,6 +474,28 @@ def identifiers(kind: str, class_names: set[str]) -> dict[str, str]:
     return found
 
 
+def dtype_policies() -> tuple[list[str], list[str]]:
+    """(every dtype policy name `keras.dtype_policies.get` accepts, the modes that take parameters)."""
+    from keras.src.backend.common import dtypes
+    from keras.src.dtype_policies import dtype_policy
+
+    import keras
+
+    plain = [*dtypes.ALLOWED_DTYPES, *(k for k in dtypes.PYTHON_DTYPES_MAP if isinstance(k, str)),
+             "mixed_float16", "mixed_bfloat16"]
+    quantized = [f"{mode}_from_{source}" for mode in dtype_policy.QUANTIZATION_MODES for source in plain]
+    accepted = []
+    for name in sorted(set(plain + quantized)):
+        try:
+            keras.dtype_policies.get(name)
+        except Exception:  # ValueError, TypeError, NotImplementedError: refused
+            continue
+        accepted.append(name)
+    # int4/128_from_float32, gptq/4/128_from_float32: parameters between the mode and "_from_".
+    with_parameters = [m for m in dtype_policy.QUANTIZATION_MODES if m in ("int4", "gptq", "awq")]
+    return accepted, with_parameters
+
+
 def build_catalog() -> dict:
     """Introspect the installed Keras into the catalog."""
     import keras
@@ -455,10 +506,13 @@ def build_catalog() -> dict:
         classes = {name: describe(obj, kind, f"{module_path}.{name}") for name, obj in members.items()}
         class_names = {obj.__name__ for obj in members.values()}
         kinds[kind] = {"module": module_path, "classes": classes, "identifiers": identifiers(kind, class_names)}
+    policies, modes = dtype_policies()
     return {
         "about": f"DO NOT EDIT. This file was autogenerated by `{REFRESH_COMMAND}` from keras {keras.__version__}.",
         "keras_version": keras.__version__,
         "kinds": kinds,
+        "dtype_policies": policies,
+        "dtype_modes": modes,
     }
 
 

@@ -55,6 +55,8 @@ def describe_args(info: ClassInfo, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe_value(arg: ArgInfo, value: Any) -> Any:
+    if arg.type == "layers" and isinstance(value, list):
+        return [describe("layer", item) for item in value]  # RNN's stacked cells, Pipeline's layers
     kind = object_kind(arg, value) if value is not None else None
     return describe(kind, value) if kind is not None else value
 
