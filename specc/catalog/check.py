@@ -14,6 +14,7 @@ finds them all.
 
 from __future__ import annotations
 
+import math
 from functools import cache
 from typing import Annotated, Any, Callable, Optional, Union
 
@@ -31,6 +32,11 @@ from specc.resources import data_dir
 # `path` locates the problem in the spec, `where` names the object as a person reads it
 # (`model.layers[3] (Dense)`), and at_key points at the mapping key rather than its value.
 Report = Callable[[Code, tuple, str, str, bool], None]
+
+# Kinds whose integer arguments stay Python numbers (EarlyStopping's patience); every other kind's
+# integers become tensors or shapes, so anything past int64 fails inside Keras ("out-of-range integer").
+PYTHON_ONLY_KINDS = frozenset({"callback"})
+INT64 = (-(2**63), 2**63 - 1)
 
 NESTED_KINDS = ("activation", "initializer", "regularizer", "constraint")
 OBJECT_ARGUMENTS = (*NESTED_KINDS, "learning_rate", "layer", "layers")  # argument types whose values are Keras objects
@@ -268,6 +274,8 @@ class ObjectChecker:
         rule = rule_for(cls, arg.name)
         bounds = (None,) * 4 if value in rule.get("also", ()) else tuple(rule.get(b) for b in ("gt", "ge", "lt", "le"))
         adapter = _adapter(arg.type, arg.nullable, bounds, arg.length)
+        if adapter is None and any(b is not None for b in bounds) and isinstance(value, (int, float)) and not isinstance(value, bool):
+            adapter = _adapter("float", False, bounds)  # a number in an argument of several forms (F1Score's threshold)
         if adapter is not None:
             try:
                 adapter.validate_python(value)
@@ -275,7 +283,7 @@ class ObjectChecker:
                 also = "".join(f" or {v!r}" for v in rule.get("also", ()))
                 self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {_first_error(err)}{also} (received {describe(value)})", False)
                 return
-        problem = _value_problem(rule, value)
+        problem = _value_problem(rule, value) or (_int64_problem(value) if cls.kind not in PYTHON_ONLY_KINDS else "")
         if problem:
             self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {problem}", False)
 
@@ -295,12 +303,26 @@ class ObjectChecker:
         return f"expected a Keras dtype policy name such as {examples}; received {describe(value)}." + hint
 
 
+def _int64_problem(value: Any) -> str:
+    """What is wrong with integers too large for the 64-bit tensors Keras makes of them; '' if nothing."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, int) and not isinstance(item, bool) and not INT64[0] <= item <= INT64[1]:
+            return (f"{describe(item)} does not fit in a 64-bit integer ({INT64[0]} to {INT64[1]}),"
+                    " and Keras makes a tensor of it")
+    return ""
+
+
 def _value_problem(rule: dict, value: Any) -> str:
-    """What a rule's `choices`, `values` or `forbidden` say is wrong with a value; '' if nothing."""
+    """What a rule's `choices`, `values`, `forbidden`, `finite` or `float_only` say is wrong with a value; '' if nothing."""
+    if rule.get("finite") and isinstance(value, float) and not math.isfinite(value):
+        return f"expected a finite number; received {describe(value)}"
+    if rule.get("float_only") and isinstance(value, int) and not isinstance(value, bool):
+        return f"Keras takes only a float here (it checks isinstance(value, float)): write {value}.0"
     values = rule.get("values")
     if values is not None and not any(value == v and isinstance(value, str) == isinstance(v, str) for v in values):
         allowed = ", ".join(repr(v) for v in values)
-        return f"expected one of {allowed}; received {describe(value)}."
+        return f"expected one of {allowed}; received {describe(value)}." + suggest(value, [v for v in values if isinstance(v, str)])
     if not isinstance(value, str):
         return ""
     choices = rule.get("choices")
