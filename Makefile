@@ -12,7 +12,7 @@ PY := $(VENV)/bin/python
 # Keras reads ~/.keras/keras.json when this is unset; specc never leaves it to chance.
 export KERAS_BACKEND ?= tensorflow
 
-.PHONY: run test bench generated golden cases graphviz
+.PHONY: run test bench generated golden cases graphviz editor-server
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,18 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/specc train specs/quickstart.yaml
 
-test: $(VENV)/.installed graphviz
+test: $(VENV)/.installed graphviz editor-server
 	$(PY) -m pytest
 
 # `specc build --plot` needs Graphviz's `dot` program (Debian's graphviz package).
 graphviz:
 	@command -v dot >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq graphviz >/dev/null) \
 		|| echo "could not install graphviz (not root?): the --plot tests will be skipped"
+
+# tests/test_editor_lsp.py drives the real yaml-language-server, pinned in tests/editor/package.json.
+editor-server:
+	@command -v npm >/dev/null 2>&1 && npm ci --prefix tests/editor --no-audit --no-fund --silent \
+		|| echo "could not install yaml-language-server (no npm?): the editor tests will be skipped"
 
 bench: $(VENV)/.installed
 	$(PY) bench/run.py

@@ -60,20 +60,47 @@ def test_wrong_argument_types_are_flagged(validator):
 
 
 def test_layer_and_argument_names_are_there_to_complete(schema):
-    item = schema["$defs"]["layer_item"]["anyOf"]
-    refs = {option.get("$ref") for option in item}
-    assert {"#/$defs/layer.Dense", "#/$defs/layer.Conv2D", "#/$defs/application.MobileNetV2"} <= refs
-    dense = schema["$defs"]["layer.Dense"]["properties"]["Dense"]
+    # One mapping of every class, so an editor offers each once (tests/test_editor_lsp.py asks the real server).
+    calls = schema["$defs"]["layer_or_application_call"]
+    assert {"Dense", "Conv2D", "MobileNetV2", "Input", "Shared"} <= set(calls["properties"])
+    assert calls["additionalProperties"] is False and calls["maxProperties"] == 1
+    dense = schema["$defs"]["layer.Dense"]
     assert {"units", "activation", "kernel_regularizer", "name", "inputs"} <= set(dense["properties"])
     assert dense["required"] == ["units"]
 
 
 def test_hover_shows_keras_docstrings(schema):
-    dense = schema["$defs"]["layer.Dense"]["properties"]["Dense"]
+    dense = schema["$defs"]["layer.Dense"]
+    assert dense["title"] == "Dense"
     assert dense["description"].startswith("keras.layers.Dense: Just your regular densely-connected NN layer.")
+    assert dense["properties"]["units"]["title"] == "units (Dense)"
     assert "dimensionality of the output space" in dense["properties"]["units"]["description"]
-    adam = schema["$defs"]["optimizer.Adam"]["properties"]["Adam"]
-    assert "learning rate" in adam["anyOf"][0]["properties"]["learning_rate"]["description"].lower()
+    adam = schema["$defs"]["optimizer.Adam"]
+    assert "learning rate" in adam["properties"]["learning_rate"]["description"].lower()
+
+
+def test_every_section_key_and_argument_is_documented(schema):
+    undocumented = [f"{name}.{key}" for name, definition in schema["$defs"].items()
+                    for key, value in definition.get("properties", {}).items()
+                    if "$ref" not in definition and not value.get("description") and "_call" not in name]
+    undocumented += [key for key, value in schema["properties"].items() if not value.get("description")]
+    assert undocumented == []
+
+
+def test_unknown_layers_are_flagged_unless_the_spec_can_have_blocks(validator):
+    spec = read(ROOT / "specs" / "mlp.yaml")
+    spec["model"]["layers"][1] = {"Dense2": {"units": 3}}
+    assert [e for e in validator.iter_errors(spec) if tuple(e.absolute_path) == ("model", "layers", 1)]
+    spec["model"]["blocks"] = {"Dense2": {"layers": [{"Dense": {"units": 3}}]}}
+    assert list(validator.iter_errors(spec)) == []  # now it may be the block's instance
+
+
+def test_class_names_complete_as_keys_only(schema):
+    # An enum value `Flatten` beside the key `Flatten` makes yaml-language-server insert `Flatten: Flatten`.
+    for name in ("layer_item", "keras_layer_item", "optimizer", "loss", "metric", "initializer"):
+        enums = [value for option in schema["$defs"][name]["anyOf"] for value in option.get("enum", [])
+                 if "not" not in option]
+        assert not {"Flatten", "Adam", "MeanSquaredError", "Accuracy", "GlorotUniform"} & set(enums), name
 
 
 def test_distribution_in_both_forms_and_its_mistakes(validator):
