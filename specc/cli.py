@@ -25,6 +25,7 @@ DEFAULT_SCHEMA_PATH = Path("schemas") / "specc.schema.json"
 # The modules of the `ml` extra (specc.build.keras.ML_STACK; not imported here, it is not light).
 ML_STACK = ("keras", "tensorflow", "numpy")
 ML_INSTALL = "pip install 'specc-keras[ml]'"
+MAX_LOCAL_WORKERS = 64  # `train --workers N` runs N processes here; past that, a real cluster (TF_CONFIG)
 
 
 class Exit(IntEnum):
@@ -306,8 +307,8 @@ def run_workers(args: argparse.Namespace, spec) -> Exit:
     from specc.run import folder as runs
     from specc.run.workers import launch
 
-    if args.workers < 1:
-        raise UsageError(f"--workers takes a number of workers, 1 or more (received {args.workers})")
+    if not 1 <= args.workers <= MAX_LOCAL_WORKERS:  # each is a process with a port of this machine
+        raise UsageError(f"--workers takes a number of workers, 1 to {MAX_LOCAL_WORKERS} (received {args.workers})")
     section = spec.distribution
     if section is None or section.strategy != "multi_worker_mirrored":
         has = f"strategy {section.strategy}" if section is not None else "no train.distribution"

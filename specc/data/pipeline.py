@@ -21,7 +21,9 @@ def to_dataset(arrays: Arrays, batch_size: int, *, shuffle: bool, seed: int | No
     # than Keras's own fit(numpy_arrays), which gathers whole batches too.
     indices = tf.data.Dataset.range(len(arrays))
     if shuffle:
-        indices = indices.shuffle(shuffle_buffer or len(arrays), seed=seed, reshuffle_each_iteration=True)
+        # never past the data: a larger buffer shuffles the same, and TensorFlow reserves memory for it (one of
+        # 2**30 or more kills the process with a segmentation fault)
+        indices = indices.shuffle(min(shuffle_buffer or len(arrays), len(arrays)), seed=seed, reshuffle_each_iteration=True)
     batches = indices.batch(batch_size).map(
         lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), data),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

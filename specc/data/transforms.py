@@ -28,7 +28,7 @@ def shape_text(shape: tuple | list) -> str:
 
 def size_of(shape: tuple | list) -> int:
     """How many values an array of this shape holds (1 for a scalar's shape, ())."""
-    return int(np.prod(shape, dtype=np.int64))
+    return int(np.prod(shape, dtype=object))  # Python integers: int64 would wrap past 2**63
 
 
 def check_numeric(x: np.ndarray, kind: str) -> None:
@@ -141,4 +141,6 @@ def apply(x: np.ndarray, transforms: list, on_error: Callable[[int, str, str], E
             x = APPLY[transform.kind](x, transform.argument)
         except TransformError as err:
             raise on_error(i, transform.kind, str(err)) from None
+        except (MemoryError, ValueError) as err:  # one_hot or pad past memory, or past NumPy's largest array
+            raise on_error(i, transform.kind, f"its result does not fit in memory: {err}") from None
     return x

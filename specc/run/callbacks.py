@@ -109,13 +109,9 @@ def atomic_backup(keras):
                     if os.path.exists(source):
                         with atomic_path(target) as tmp, open(source, "rb") as handle:
                             tmp.write_bytes(handle.read())
-            partial = folder / f".saving-{os.getpid()}.weights.h5"  # save_weights wants the .weights.h5 suffix
-            try:
-                with quiet_numpy_copy_warning():
-                    self.model.save_weights(str(partial), overwrite=True)
-                os.replace(partial, self._weights_path)
-            finally:
-                partial.unlink(missing_ok=True)
+            # save_weights wants the .weights.h5 suffix; a killed save's leftover is removed when a run claims the folder
+            with atomic_path(self._weights_path, suffix=".weights.h5") as partial, quiet_numpy_copy_warning():
+                self.model.save_weights(str(partial), overwrite=True)
             write_text(self._training_metadata_path, json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))
 
     return AtomicBackupAndRestore

@@ -43,7 +43,7 @@ try:
 except ImportError:  # Windows: folders are claimed without a lock
     fcntl = None
 
-from specc.atomic import atomic_path, write_text
+from specc.atomic import atomic_path, is_temporary, remove_temporaries, write_text
 
 RESOLVED = "spec.resolved.yaml"
 HISTORY = "history.json"
@@ -104,8 +104,9 @@ def _looks_free(folder: Path) -> bool:
 
 
 def _entries(folder: Path) -> list[Path]:
-    """What the folder holds, its lock file aside."""
-    return [entry for entry in folder.iterdir() if entry.name != LOCK]
+    """What the folder holds, its lock file and the temporary files of writes a kill cut short aside
+    (`specc.atomic`: a run killed while it wrote its first file leaves nothing else, and is no stranger's)."""
+    return [entry for entry in folder.iterdir() if entry.name != LOCK and not is_temporary(entry.name)]
 
 
 # -- claiming a folder -----------------------------------------------------------------
@@ -215,6 +216,8 @@ def _take(run_dir: Path) -> Claim:
         if _is_open_as(fd, run_dir / LOCK):
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            for folder in (run_dir, run_dir / BACKUP):  # a killed run's half-written files: no one else writes here now
+                remove_temporaries(folder)
             return Claim(run_dir, fd, made)
         os.close(fd)  # its run ended and removed the file after this one opened it: take the new one
     raise RunFolderError(f"cannot claim {run_dir}: other runs keep taking and letting go of it")
@@ -403,7 +406,8 @@ def plot_curves(history: dict[str, list], path: Path, title: str = "") -> None:
         axes.grid(True, alpha=0.3)
         if name == "learning_rate":
             axes.set_yscale("log")
-        axes.legend()
+        if axes.get_legend_handles_labels()[0]:  # nothing finite to plot (a loss of nan): no empty legend
+            axes.legend()
     if not names:
         figure.add_subplot(1, 1, 1).text(0.5, 0.5, "no epochs recorded", ha="center", va="center")
     if title:
@@ -418,7 +422,8 @@ def remove_backup(run_dir: Path) -> None:
     if not backup.is_dir():
         return
     for child in backup.iterdir():
-        if child.is_file() and (child.name.startswith(("latest.weights.h5", "training_metadata.json", ".saving-"))):
+        if child.is_file() and (child.name.startswith(("latest.weights.h5", "training_metadata.json", ".saving-"))
+                                or is_temporary(child.name)):
             child.unlink(missing_ok=True)
     try:
         os.rmdir(backup)

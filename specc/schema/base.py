@@ -17,7 +17,10 @@ from specc.errors import describe
 # A YAML mapping key that names something in the spec: an input, a layer, a block.
 Name = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=200)]
 Number = StrictFloat  # strict, yet it takes integers: `loss_weights: {a: 1}` is fine
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
+# Counts and sizes reach TensorFlow as int64 (shapes, batch sizes, steps, buffers): a larger integer is refused
+# here, located, rather than as an OverflowError or a TensorFlow traceback at run time.
+INT64_MAX = 2**63 - 1
+PositiveInt = Annotated[StrictInt, Field(gt=0, le=INT64_MAX)]
 
 # A Keras object: its string identifier (`adam`) or `{ClassName: {arguments}}`.
 # The structure is checked here; names and arguments by specc.catalog.check against

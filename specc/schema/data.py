@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, m
 from pydantic_core import PydanticCustomError
 
 from specc.errors import describe, did_you_mean
-from specc.schema.base import Name, Number, PositiveInt, Section
+from specc.schema.base import INT64_MAX, Name, Number, PositiveInt, Section
 
 BUILTIN_DATASETS = ("digits",)
 # keras.datasets with a load_data() returning ((x_train, y_train), (x_test, y_test)).
@@ -100,9 +100,9 @@ class Source(Section):
         None, description="A dataset shipped with specc: digits (8x8 handwritten digits, 1797 samples, 10 classes).")
     keras: Union[KerasName, KerasDataset, None] = Field(
         None, description="A keras.datasets dataset, read through Keras's cache (~/.keras/datasets, or $KERAS_HOME/datasets).")
-    npz: Union[NpzSource, None] = None
-    csv: Union[CsvSource, None] = None
-    images: Union[ImagesSource, None] = None
+    npz: Union[NpzSource, None] = Field(None, description="Arrays in a NumPy .npz file.")
+    csv: Union[CsvSource, None] = Field(None, description="A CSV file with a header row and one label column.")
+    images: Union[ImagesSource, None] = Field(None, description="A folder of images, one sub-folder per class.")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Source":
@@ -115,7 +115,7 @@ class Source(Section):
 
 def _reshape_dims(value: Any) -> Any:
     numbers = isinstance(value, list) and all(type(d) is int for d in value)
-    if numbers and (any(d == 0 or d < -1 for d in value) or value.count(-1) > 1):
+    if numbers and (any(d == 0 or d < -1 or d > INT64_MAX for d in value) or value.count(-1) > 1):  # sizes are int64
         raise PydanticCustomError(
             "specc_data_reshape", f"expected positive sizes, with at most one -1 (the size that fits); received {describe(value)}")
     return value
@@ -127,7 +127,7 @@ class Pad(Section):
     length: PositiveInt = Field(description="The length of every sequence after padding or truncating.")
     padding: Literal["pre", "post"] = Field("pre", description="Pad before (pre) or after (post) each sequence.")
     truncating: Literal["pre", "post"] = Field("pre", description="Drop values from the start (pre) or the end (post).")
-    value: StrictInt = Field(0, description="The padding value.")
+    value: Annotated[StrictInt, Field(ge=-2**31, lt=2**31)] = Field(0, description="The padding value.")  # pad makes int32 arrays
 
 
 class Transform(Section):

@@ -18,9 +18,9 @@ class InputSpec(Section):
 
     shape: list[Union[PositiveInt, None]] = Field(description="Shape without the batch dimension, e.g. [32, 32, 3].")
     dtype: StrictStr = Field("float32", description="Input dtype, e.g. float32, int32.")
-    sparse: StrictBool = False
-    ragged: StrictBool = False
-    batch_size: Union[PositiveInt, None] = None
+    sparse: StrictBool = Field(False, description="Whether the input is a sparse tensor.")
+    ragged: StrictBool = Field(False, description="Whether the input is a ragged tensor.")
+    batch_size: Union[PositiveInt, None] = Field(None, description="A fixed batch size; default: any.")
 
 
 class Block(Section):
@@ -38,22 +38,27 @@ class ModelSection(Section):
         None, description="Named inputs. Omit for a plain chain whose first layer gives `input_shape`."
     )
     blocks: dict[Name, Block] = Field(default_factory=dict, description="Reusable sub-graphs.")
-    layers: list[LayerItem] = Field(min_length=1)
+    layers: list[LayerItem] = Field(min_length=1, description="The layers, in order: each a Keras layer {Class: {arguments}}, "
+                                    "a block instance, Input or Shared; each takes the previous item unless it names `inputs`.")
     outputs: Union[Name, list[Name], None] = Field(None, description="Output layer names; default: the last layer.")
 
 
 class CompileSection(Section):
     """Arguments of `keras.Model.compile`."""
 
-    optimizer: Optimizer = "rmsprop"
-    loss: Union[Loss, dict[Name, Loss], list[Loss], None] = None
-    loss_weights: Union[dict[Name, Number], list[Number], None] = None
-    metrics: Union[list[Metric], dict[Name, Union[Metric, list[Metric]]], None] = None
-    weighted_metrics: Union[list[Metric], dict[Name, Union[Metric, list[Metric]]], None] = None
-    run_eagerly: StrictBool = False
-    steps_per_execution: PositiveInt = 1
-    jit_compile: Union[StrictBool, Literal["auto"]] = "auto"
-    auto_scale_loss: StrictBool = True
+    optimizer: Optimizer = Field("rmsprop", description="The optimizer: an identifier (adam) or {Class: {arguments}}.")
+    loss: Union[Loss, dict[Name, Loss], list[Loss], None] = Field(
+        None, description="The loss: one for the model, or a mapping {output name: loss} (or a list) for several outputs.")
+    loss_weights: Union[dict[Name, Number], list[Number], None] = Field(
+        None, description="Weights of the outputs' losses in the total loss, by output name (or in output order).")
+    metrics: Union[list[Metric], dict[Name, Union[Metric, list[Metric]]], None] = Field(
+        None, description="Metrics to report: a list, or a mapping {output name: metric(s)}.")
+    weighted_metrics: Union[list[Metric], dict[Name, Union[Metric, list[Metric]]], None] = Field(
+        None, description="Metrics weighted by the sample weights (or class_weight).")
+    run_eagerly: StrictBool = Field(False, description="Run the model eagerly, not as a compiled graph: slow, for debugging.")
+    steps_per_execution: PositiveInt = Field(1, description="Batches run in each compiled call.")
+    jit_compile: Union[StrictBool, Literal["auto"]] = Field("auto", description="Compile with XLA; auto: where the backend can.")
+    auto_scale_loss: StrictBool = Field(True, description="Scale the loss under mixed precision, so float16 gradients do not underflow.")
 
 
 # -- train.distribution: a tf.distribute strategy (run by specc.run.distribute) ---------------
@@ -61,9 +66,14 @@ class CompileSection(Section):
 DEVICE_PATTERN = r"^/?(job:[A-Za-z0-9_]+/)?(replica:\d+/)?(task:\d+/)?(device:)?(CPU|GPU|TPU|cpu|gpu|tpu):\d+$"
 
 
+MAX_DEVICE_INDEX = 1023  # /cpu:N splits the CPU into N + 1 logical devices: far past any machine, TensorFlow overflows
+
+
 def _device_name(value: str) -> str:
     if not re.match(DEVICE_PATTERN, value):
         raise PydanticCustomError("specc_device", f"expected a TensorFlow device name, like /gpu:0 or /cpu:1; received {value!r}")
+    if int(value.rpartition(":")[2]) > MAX_DEVICE_INDEX:
+        raise PydanticCustomError("specc_device", f"expected a device index of at most {MAX_DEVICE_INDEX}; received {value!r}")
     return value
 
 
@@ -77,7 +87,7 @@ SCALE_DESCRIPTION = ("linear: multiply the optimizer's learning rate by the numb
 class OneDevice(Section):
     """tf.distribute.OneDeviceStrategy: everything on one device."""
 
-    strategy: Literal["one_device"]
+    strategy: Literal["one_device"] = Field(description="The tf.distribute strategy.")
     device: Union[DEVICE, None] = Field(None, description="Default: /gpu:0 when there is a GPU, else /cpu:0.")
     scale_learning_rate: ScaleLearningRate = Field(None, description=SCALE_DESCRIPTION)
 
@@ -85,7 +95,7 @@ class OneDevice(Section):
 class Mirrored(Section):
     """tf.distribute.MirroredStrategy: one replica per device of this machine, gradients all-reduced."""
 
-    strategy: Literal["mirrored"]
+    strategy: Literal["mirrored"] = Field(description="The tf.distribute strategy.")
     devices: Union[Annotated[list[DEVICE], Field(min_length=1)], None] = Field(
         None, description="Default: every GPU, else the CPU. CPU devices beyond the machine's one (/cpu:1, ...) "
         "split the CPU into logical devices, to try the strategy without GPUs.")
@@ -97,7 +107,7 @@ class Mirrored(Section):
 class MultiWorkerMirrored(Section):
     """tf.distribute.MultiWorkerMirroredStrategy: the workers of TF_CONFIG's cluster, each with its devices."""
 
-    strategy: Literal["multi_worker_mirrored"]
+    strategy: Literal["multi_worker_mirrored"] = Field(description="The tf.distribute strategy.")
     communication: Literal["auto", "ring", "nccl"] = Field(
         "auto", description="The collective implementation (tf.distribute.experimental.CommunicationImplementation).")
     scale_learning_rate: ScaleLearningRate = Field(None, description=SCALE_DESCRIPTION)
@@ -114,7 +124,8 @@ class ParameterServer(Section):
     """tf.distribute.ParameterServerStrategy: named so that specc can say why it cannot run it."""
 
     model_config = ConfigDict(extra="allow", strict=True)
-    strategy: Annotated[Literal["parameter_server"], AfterValidator(_no_parameter_server)]
+    strategy: Annotated[Literal["parameter_server"], AfterValidator(_no_parameter_server)] = Field(
+        description="The tf.distribute strategy (refused: see the error).")
 
 
 def _strategy_shorthand(value: Any) -> Any:
@@ -129,14 +140,15 @@ Distribution = Annotated[Union[OneDevice, Mirrored, MultiWorkerMirrored, Paramet
 class TrainSection(Section):
     """Arguments of `keras.Model.fit` (validation data comes from `data.split.validation`), and mixed precision."""
 
-    epochs: PositiveInt = 1
-    batch_size: PositiveInt = 32
-    shuffle: StrictBool = True
-    validation_freq: PositiveInt = 1
-    class_weight: Union[dict[StrictInt, Number], None] = None
-    steps_per_epoch: Union[PositiveInt, None] = None
-    verbose: Union[Literal["auto", 0, 1, 2]] = "auto"
-    callbacks: list[Callback] = Field(default_factory=list)
+    epochs: PositiveInt = Field(1, description="How many times to iterate over the training data.")
+    batch_size: PositiveInt = Field(32, description="Samples per gradient update.")
+    shuffle: StrictBool = Field(True, description="Shuffle the training data before each epoch.")
+    validation_freq: PositiveInt = Field(1, description="Validate every this many epochs.")
+    class_weight: Union[dict[StrictInt, Number], None] = Field(
+        None, description="A weight per class index, {0: 1.0, 1: 5.0}, scaling the loss of its samples.")
+    steps_per_epoch: Union[PositiveInt, None] = Field(None, description="Batches per epoch; default: the whole training set.")
+    verbose: Union[Literal["auto", 0, 1, 2]] = Field("auto", description="Progress output: 0 silent, 1 progress bar, 2 one line per epoch.")
+    callbacks: list[Callback] = Field(default_factory=list, description="Keras callbacks, each an identifier or {Class: {arguments}}.")
     mixed_precision: StrictBool = Field(
         False, description="Train with the mixed_float16 policy (float16 compute, float32 weights): fast on GPUs, slow on CPUs.")
     distribution: Annotated[Union[Distribution, None], Since(2)] = Field(
@@ -148,14 +160,16 @@ class SpecDocument(Section):
 
     specc: Annotated[Literal[1], BeforeValidator(exactly_the_integer)] = Field(
         description="Format version of the spec language.")
-    name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)]
-    description: StrictStr = ""
-    seed: Union[Annotated[StrictInt, Field(ge=0, lt=2**32)], None] = None
+    name: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=200)] = Field(
+        description="The spec's name: letters, digits, _ and -; names its run folder.")
+    description: StrictStr = Field("", description="What the spec is for, in a sentence.")
+    seed: Union[Annotated[StrictInt, Field(ge=0, lt=2**32)], None] = Field(
+        None, description="Seeds Python, NumPy and the backend, and the data split, for runs that repeat.")
     extends: Union[StrictStr, None] = Field(None, description="A spec this one deep-merges over (path relative to this file).")
     params: dict[Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")], Any] = Field(
         default_factory=dict, description="Values usable anywhere as ${params.NAME}."
     )
-    model: ModelSection
-    compile: Union[CompileSection, None] = None
-    train: Union[TrainSection, None] = None
+    model: ModelSection = Field(description="The model: its inputs, blocks, layers and outputs.")
+    compile: Union[CompileSection, None] = Field(None, description="How to compile the model: keras.Model.compile's arguments.")
+    train: Union[TrainSection, None] = Field(None, description="How to train the model: keras.Model.fit's arguments.")
     data: Union[DataSection, None] = Field(None, description="The training data: a source, transforms and a split.")
