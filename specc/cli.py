@@ -371,6 +371,8 @@ def run_codegen(args: argparse.Namespace) -> Exit:
         elif current != text:
             write_text(target, text)
             print(f"wrote {target}", file=sys.stderr)
+        if target is not None and not args.check:
+            write_shipped_data(spec, target.parent)
     for state, target in stale:
         print(f"{state}: {target}")
     if stale:
@@ -380,6 +382,19 @@ def run_codegen(args: argparse.Namespace) -> Exit:
         print(f"{n} generated file{'s' if n > 1 else ''} {state}{also}: run `specc codegen`", file=sys.stderr)
         return Exit.INVALID
     return status
+
+
+def write_shipped_data(spec, folder: Path) -> None:
+    """Beside a generated script, the data files shipped with specc that it reads (the builtin digits),
+    so that the script runs with keras, tensorflow and numpy alone; an identical file is left alone."""
+    from specc.atomic import write_bytes
+    from specc.emit import shipped_data
+
+    for name, data in shipped_data(spec).items():
+        path = folder / name
+        if not (path.is_file() and path.read_bytes() == data):
+            write_bytes(path, data)
+            print(f"wrote {path} (the data the script reads)", file=sys.stderr)
 
 
 # -- validate ------------------------------------------------------------------

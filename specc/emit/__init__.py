@@ -8,7 +8,7 @@
 Importing this package does not import Keras.
 """
 
-from specc.emit.script import render_script
+from specc.emit.script import render_script, shipped_data
 from specc.emit.source import identifier, literal
 
-__all__ = ["identifier", "literal", "render_script"]
+__all__ = ["identifier", "literal", "render_script", "shipped_data"]

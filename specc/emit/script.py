@@ -16,12 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cache
+from importlib.resources import files
 from typing import Any
 
 from specc import __version__
 from specc.emit.model import compile_code, model_code
 from specc.emit.source import INDENT, literal, long_literal
-from specc.ir import Spec
+from specc.ir import BuiltinSource, Spec
 
 # -- the script ---------------------------------------------------------------------------
 
@@ -94,6 +95,16 @@ def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> S
         view.imports = [f"import {name}" for name in sorted(modules)]
         view.keras_imports += ["import numpy as np  # noqa: E402", "import tensorflow as tf  # noqa: E402"]
     return view
+
+
+def shipped_data(spec: Spec) -> dict[str, bytes]:
+    """The data files that ship with specc and that the script reads, by file name: written beside it,
+    they let it run where specc is not installed (it also finds specc's own copy)."""
+    source = spec.data.source if spec.data is not None else None
+    if not isinstance(source, BuiltinSource):
+        return {}
+    name = f"{source.name}.csv.gz"
+    return {name: files("specc.data").joinpath("builtin", name).read_bytes()}
 
 
 def render_script(spec: Spec, spec_path: str | None = None, script_path: str | Path | None = None) -> str:

@@ -115,7 +115,9 @@ def make_dataset(x, y, batch_size, shuffle, seed, shuffle_buffer=None):
     data = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
     indices = tf.data.Dataset.range(size)
     if shuffle:
-        indices = indices.shuffle(shuffle_buffer or size, seed=seed, reshuffle_each_iteration=True)
+        # Never past the data: a larger buffer shuffles the same, and TensorFlow reserves all of it.
+        buffer = min(shuffle_buffer or size, size)
+        indices = indices.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     batches = indices.batch(batch_size).map(
         lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), data),
         num_parallel_calls=tf.data.AUTOTUNE,

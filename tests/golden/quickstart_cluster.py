@@ -44,13 +44,15 @@ def build_model():
 
 def read_builtin(name):
     """A dataset shipped with specc, read as specc reads it: uint8 features, then the label."""
-    # The one use of specc: its shipped data file (found, not imported; nothing else needs specc).
-    found = importlib.util.find_spec("specc")
-    folders = list(found.submodule_search_locations or []) if found is not None else []
-    path = os.path.join(folders[0], "data", "builtin", f"{name}.csv.gz") if folders else ""
+    # The copy `specc codegen -o` writes beside this script, else specc's own (found, not imported).
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{name}.csv.gz")
+    found = None if os.path.isfile(path) else importlib.util.find_spec("specc")
+    if found is not None and found.submodule_search_locations:
+        package = list(found.submodule_search_locations)[0]
+        path = os.path.join(package, "data", "builtin", f"{name}.csv.gz")
     if not os.path.isfile(path):
-        raise SystemExit(f"load_data reads the {name} data file that ships with specc, and specc "
-                         "is not installed here: pip install specc-keras")
+        raise SystemExit(f"load_data reads {name}.csv.gz, which `specc codegen -o` writes beside "
+                         "this script: copy it here, or pip install specc-keras")
     with gzip.open(path, "rt") as text:
         table = np.loadtxt(text, delimiter=",", dtype=np.uint8)
     return table[:, :-1], table[:, -1]
@@ -220,7 +222,9 @@ def make_dataset(x, y, batch_size, shuffle, seed, shuffle_buffer=None):
     data = tf.nest.map_structure(tf.convert_to_tensor, (x, y))
     indices = tf.data.Dataset.range(size)
     if shuffle:
-        indices = indices.shuffle(shuffle_buffer or size, seed=seed, reshuffle_each_iteration=True)
+        # Never past the data: a larger buffer shuffles the same, and TensorFlow reserves all of it.
+        buffer = min(shuffle_buffer or size, size)
+        indices = indices.shuffle(buffer, seed=seed, reshuffle_each_iteration=True)
     batches = indices.batch(batch_size).map(
         lambda index: tf.nest.map_structure(lambda tensor: tf.gather(tensor, index), data),
         num_parallel_calls=tf.data.AUTOTUNE,
