@@ -96,6 +96,7 @@ class Code(str, Enum):
     OUTPUT_INDEX = "B106", "a reference to a layer's outputs without the index it needs, or with one it lacks"
     APPLICATION = "B107", "a keras.applications model that cannot be made, or whose weights cannot be had"
     MODEL_REFUSED = "B108", "a model Keras refuses to assemble from its layers, or to compile with its compile arguments"
+    TRAINING_REFUSED = "B109", "a model that builds, and that Keras refuses to train or evaluate: an object failing on the real tensors"
 
     # -- D: data -----------------------------------------------------------------------------
     NO_DATA = "D101", "training a spec without a `data:` section"

@@ -368,3 +368,30 @@ def test_text_labels_and_image_folders_record_their_classes_in_labels_json(tmp_p
         result = specc.train(spec, out=tmp_path / "runs" / source)
         assert json.loads((result.run_dir / "labels.json").read_text()) == {"source": source, "classes": classes}
         assert result.files["labels.json"] == result.run_dir / "labels.json"
+
+
+def test_an_object_keras_refuses_only_on_the_real_tensors_is_a_located_error(tmp_path, capsys):
+    """A constraint's axis past the kernel's rank passes validation and build (no shapes there); Keras
+    refuses it at the first training step. The user gets a located error (B109), no traceback, no run left."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(textwrap.dedent("""\
+        specc: 1
+        name: constraint_axis
+        data:
+          source: {builtin: digits}
+          labels: [{one_hot: 10}]
+        model:
+          layers:
+            - Dense: {units: 10, activation: softmax, input_shape: [64], kernel_constraint: {MinMaxNorm: {axis: 2}}}
+        compile: {optimizer: adam, loss: categorical_crossentropy}
+        train: {epochs: 2, batch_size: 64, verbose: 0}
+        """), encoding="utf-8")
+    assert main(["train", str(spec), "--out", str(tmp_path / "run")]) == 1
+    printed = capsys.readouterr()
+    err = printed.out + printed.err
+    assert f"{spec}:10:8: error: train: Keras cannot train the model in epoch 1: ValueError: Invalid reduction dimension 2" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()  # nothing to resume: the run that made the folder took it away
+    with pytest.raises(specc.SpecError) as raised:
+        specc.train(spec, out=tmp_path / "run")
+    assert [d.code.value for d in raised.value.diagnostics] == ["B109"]

@@ -37,6 +37,7 @@ Report = Callable[[Code, tuple, str, str, bool], None]
 # integers become tensors or shapes, so anything past int64 fails inside Keras ("out-of-range integer").
 PYTHON_ONLY_KINDS = frozenset({"callback"})
 INT64 = (-(2**63), 2**63 - 1)
+FLOAT32_MAX = 3.4028234663852886e38
 
 NESTED_KINDS = ("activation", "initializer", "regularizer", "constraint")
 OBJECT_ARGUMENTS = (*NESTED_KINDS, "learning_rate", "layer", "layers")  # argument types whose values are Keras objects
@@ -283,7 +284,8 @@ class ObjectChecker:
                 also = "".join(f" or {v!r}" for v in rule.get("also", ()))
                 self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {_first_error(err)}{also} (received {describe(value)})", False)
                 return
-        problem = _value_problem(rule, value) or (_int64_problem(value) if cls.kind not in PYTHON_ONLY_KINDS else "")
+        problem = (_value_problem(rule, value) or _float32_problem(value)
+                   or (_int64_problem(value) if cls.kind not in PYTHON_ONLY_KINDS else ""))
         if problem:
             self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {problem}", False)
 
@@ -301,6 +303,17 @@ class ObjectChecker:
         examples = "'float32', 'float16', 'bfloat16', 'mixed_float16', 'int32'"
         hint = " Did you mean 'float32'?" if value == "float" else suggest(value, sorted(names))  # NumPy's spelling
         return f"expected a Keras dtype policy name such as {examples}; received {describe(value)}." + hint
+
+
+def _float32_problem(value: Any) -> str:
+    """What is wrong with a finite number past float32's range, which Keras computes in (1e300 ends in
+    "Can't convert Python sequence with a value out of range", for a schedule's power as for a callback's
+    min_delta); '' if nothing. Infinities are left to the rules: some arguments take them."""
+    items = value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, float) and math.isfinite(item) and abs(item) > FLOAT32_MAX:
+            return f"{describe(item)} is past the range of a 32-bit float (±{FLOAT32_MAX:.7g}), in which Keras computes"
+    return ""
 
 
 def _int64_problem(value: Any) -> str:

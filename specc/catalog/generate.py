@@ -106,7 +106,8 @@ EXTRA_ARG_DOCS = {"optimizer": "keras.src.optimizers.base_optimizer.base_optimiz
 TYPE_OVERRIDES = {
     ("EarlyStopping", "min_delta"): "float",  # default 0; any real threshold
     ("MaxNorm", "max_value"): "float",  # default 2; any positive norm
-    ("TensorBoard", "profile_batch"): "any",  # an int, a pair of ints, or "start,stop"
+    ("TensorBoard", "profile_batch"): "any",
+    ("EarlyStopping", "baseline"): "float",  # default None; a value of the monitored quantity  # an int, a pair of ints, or "start,stop"
     ("LSTM", "use_cudnn"): "any",  # "auto", True or False (keras_rules.yaml lists them)
     ("GRU", "use_cudnn"): "any",
     ("RNN", "cell"): "layers",  # a cell, or a list of cells stacked
@@ -122,6 +123,7 @@ _NAME_TYPES = [  # (full match on the argument name, type); first match wins
     (r"dtype", "dtype"),  # a dtype policy name, for layers, losses and metrics alike
     (r"(batch_)?input_shape|noise_shape", "shape"),  # noise_shape: [batch, 1, features], None for "as the input"
     (r"input_dim", "int"),  # Keras 2's `Dense(input_dim=...)`, which Layer still reads from **kwargs
+    (r"ignore_class|top_k", "int"),  # a class index, a count (SparseCategoricalCrossentropy, MeanIoU, Precision)
 ]
 _LAYER_ARGS = {"layer", "backward_layer", "cell"}  # for layers: a nested layer spec
 

@@ -88,10 +88,12 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
                 write_text(run.dir / runs.RESOLVED, render_resolved(spec))
             with _keeping_what_is_done(run, history):
                 if not run.fit_done:
-                    _fit(model, spec, splits, strategy, callbacks)
+                    with _keras_refusing(spec, "train", history):
+                        _fit(model, spec, splits, strategy, callbacks)
                     _save_model(model, run.dir / runs.MODEL)
                     runs.write_json(run.dir / runs.HISTORY, history.data)
-                evaluated_on, metrics = _evaluate(model, spec, splits, strategy)
+                with _keras_refusing(spec, "evaluate", history):
+                    evaluated_on, metrics = _evaluate(model, spec, splits, strategy)
                 _write_labels(spec, run, splits)
                 _finish(spec, run, history, evaluated_on, metrics)
         return _result(run, history, metrics, evaluated_on)
@@ -228,6 +230,28 @@ def _finish(spec: Spec, run: _Run, history: runs.History, evaluated_on: str, met
                           "(give data.split.test for a held-out evaluation)")
     runs.write_json(run.dir / runs.METRICS, report)  # last: it marks the run finished
     runs.remove_backup(run.dir)
+
+
+@contextlib.contextmanager
+def _keras_refusing(spec: Spec, action: str, history: runs.History):
+    """What Keras raises while training or evaluating a model that built, as a located SpecError (B109).
+
+    Validation and build check what they can see; an object can still fail on the real tensors (a
+    metric's `axis` past their rank, a callback's `baseline` of the wrong kind). specc's own errors
+    and Ctrl-C pass through.
+    """
+    try:
+        yield
+    except Exception as err:
+        if type(err).__module__.split(".")[0] == "specc":
+            raise
+        from specc.build import keras_message
+
+        epoch = f" in epoch {len(history.epochs) + 1}" if action == "train" else ""
+        where = "train" if spec.location(("train",)) is not None else "model"
+        message = (f"Keras cannot {action} the model{epoch}: {type(err).__name__}: {keras_message(err)}"
+                   " (an object of the model, compile or train section that fails on the real data)")
+        raise SpecError([Diagnostic(Code.TRAINING_REFUSED, message, spec.location((where,)), where)]) from None
 
 
 @contextlib.contextmanager
