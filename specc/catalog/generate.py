@@ -107,7 +107,9 @@ TYPE_OVERRIDES = {
     ("EarlyStopping", "min_delta"): "float",  # default 0; any real threshold
     ("MaxNorm", "max_value"): "float",  # default 2; any positive norm
     ("TensorBoard", "profile_batch"): "any",
-    ("EarlyStopping", "baseline"): "float",  # default None; a value of the monitored quantity  # an int, a pair of ints, or "start,stop"
+    ("EarlyStopping", "baseline"): "float",
+    ("IntegerLookup", "dtype"): "any",  # the vocabulary's dtype, which these layers set themselves, not a policy
+    ("StringLookup", "dtype"): "any",  # default None; a value of the monitored quantity  # an int, a pair of ints, or "start,stop"
     ("LSTM", "use_cudnn"): "any",  # "auto", True or False (keras_rules.yaml lists them)
     ("GRU", "use_cudnn"): "any",
     ("RNN", "cell"): "layers",  # a cell, or a list of cells stacked
@@ -362,7 +364,7 @@ def tuple_length(owner: str, name: str, default) -> int | None:
     rank = _RANK_IN_NAME.search(owner)
     if name in SPATIAL_ARGS and rank:
         return int(rank.group(1))
-    if isinstance(default, (tuple, list)) and name in SPATIAL_ARGS | {"tile_grid_size"}:
+    if isinstance(default, (tuple, list)) and name in SPATIAL_ARGS:
         return len(default)
     return None
 
