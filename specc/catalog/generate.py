@@ -108,6 +108,8 @@ TYPE_OVERRIDES = {
     ("MaxNorm", "max_value"): "float",  # default 2; any positive norm
     ("TensorBoard", "profile_batch"): "any",
     ("EarlyStopping", "baseline"): "float",
+    ("CSVLogger", "filename"): "str",  # a path (an integer would be a file descriptor: 0 is stdin)
+    ("OrbaxCheckpoint", "directory"): "str",
     ("IntegerLookup", "dtype"): "any",  # the vocabulary's dtype, which these layers set themselves, not a policy
     ("StringLookup", "dtype"): "any",  # default None; a value of the monitored quantity  # an int, a pair of ints, or "start,stop"
     ("LSTM", "use_cudnn"): "any",  # "auto", True or False (keras_rules.yaml lists them)
