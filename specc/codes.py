@@ -68,7 +68,7 @@ class Code(str, Enum):
     # -- P: params and ${...} ----------------------------------------------------------------
     UNDEFINED_REFERENCE = "P101", "a `${...}` that names no param or block parameter"
     PARAMS_CYCLE = "P102", "params that refer to each other in a cycle, or too deep"
-    BAD_INTERPOLATION = "P103", "a `${` without its `}`, or a mapping or list inside a longer string"
+    BAD_INTERPOLATION = "P103", "a `${` without its `}`, a mapping or list inside a longer string, or arithmetic specc refuses or cannot compute"
 
     # -- K: Keras objects, against the catalog -----------------------------------------------
     UNKNOWN_CLASS = "K101", "a name that is no Keras class or identifier of its kind (layer, optimizer, loss, ...)"

@@ -1,7 +1,9 @@
 """`${...}` interpolation.
 
 `${params.width}` reads the spec's `params`; inside a block, `${filters}`
-reads the block's parameters. A reference that is the whole scalar keeps the
+reads the block's parameters. Between the braces there may also be constant
+arithmetic over numbers and such names (`${params.filters * 4}`, `${1 / 255}`:
+specc.lower.arithmetic). A reference that is the whole scalar keeps the
 type of its value (`units: "${params.classes}"` is the integer 10); one inside
 a longer string is formatted into it. `$${` writes a literal `${`; a `${`
 without its `}` is an error.
@@ -13,6 +15,7 @@ import re
 from typing import Any, Callable
 
 from specc.codes import Code
+from specc.lower.arithmetic import BadExpression, evaluate
 
 # `$${` (an escaped literal), `${expr}` (a reference), or a stray `${` (an error).
 _TOKEN = re.compile(r"\$\$\{|\$\{([^{}]*)\}|\$\{")
@@ -41,20 +44,27 @@ def substitute(text: str, resolve: Resolver) -> Any:
     """Resolve every reference in one string (raises Unresolved)."""
     match = _TOKEN.fullmatch(text)
     if match and match.group(1) is not None:
-        return resolve(match.group(1).strip())
+        return _evaluated(match.group(1).strip(), resolve)
 
     def replace(m: re.Match) -> str:
         if m.group(0) == "$${":
             return "${"
         if m.group(1) is None:
             raise Unresolved(Code.BAD_INTERPOLATION, f"'${{' without a closing '}}' in {text!r} (write '$${{' for a literal '${{')")
-        value = resolve(m.group(1).strip())
+        value = _evaluated(m.group(1).strip(), resolve)
         if isinstance(value, (dict, list)):
             raise Unresolved(Code.BAD_INTERPOLATION, f"${{{m.group(1)}}} is a {'mapping' if isinstance(value, dict) else 'list'} "
                              "and cannot be part of a string")
         return _format(value)
 
     return _TOKEN.sub(replace, text)
+
+
+def _evaluated(expr: str, resolve: Resolver) -> Any:
+    try:
+        return evaluate(expr, resolve)
+    except BadExpression as err:
+        raise Unresolved(Code.BAD_INTERPOLATION, str(err)) from None
 
 
 def _format(value: Any) -> str:
