@@ -255,6 +255,10 @@ class ObjectChecker:
     def check_value(self, cls: ClassInfo, arg: ArgInfo, value: Any, path: tuple, label: str) -> None:
         if isinstance(value, Deferred):
             return  # an unresolved ${...}, already reported
+        refused = rule_for(cls, arg.name).get("refused")
+        if refused and value is not None:  # null is the default: no code at all
+            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {refused}", False)
+            return
         if arg.type in OBJECT_ARGUMENTS:
             for below, item in object_items(arg, value):
                 kind = object_kind(arg, item)
