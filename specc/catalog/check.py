@@ -255,9 +255,9 @@ class ObjectChecker:
     def check_value(self, cls: ClassInfo, arg: ArgInfo, value: Any, path: tuple, label: str) -> None:
         if isinstance(value, Deferred):
             return  # an unresolved ${...}, already reported
-        refused = rule_for(cls, arg.name).get("refused")
-        if refused and value is not None:  # null is the default: no code at all
-            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {refused}", False)
+        rule = rule_for(cls, arg.name)
+        if rule.get("refused") and value is not None:  # null is the default: no code at all
+            self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: {rule['refused']}", False)
             return
         if arg.type in OBJECT_ARGUMENTS:
             for below, item in object_items(arg, value):
@@ -276,7 +276,6 @@ class ObjectChecker:
             self.report(Code.BAD_ARGUMENT, path, label, f"{arg.name}: expected an integer or a list of {arg.length} integer{plural},"
                         f" one per spatial dimension of {cls.name}; received {describe(value)}", False)
             return
-        rule = rule_for(cls, arg.name)
         bounds = (None,) * 4 if value in rule.get("also", ()) else tuple(rule.get(b) for b in ("gt", "ge", "lt", "le"))
         adapter = _adapter(arg.type, arg.nullable, bounds, arg.length)
         if adapter is None and any(b is not None for b in bounds) and isinstance(value, (int, float)) and not isinstance(value, bool):
