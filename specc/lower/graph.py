@@ -468,10 +468,7 @@ class _Lowering:
             if not consumers.get(node.name):
                 where = f"model.inputs.{node.name}" if node.path[:2] == ("model", "inputs") else split_where(node.path)[0]
                 self.report(Code.UNUSED, node.path, where, f"input '{node.name}' is not used by any layer", True)
-        for layer in self.layers:
-            if not consumers.get(layer.name):
-                self.report(Code.UNUSED, layer.path, layer.label, f"the output of '{layer.name}' goes nowhere: use it as an input "
-                            "or list it in model.outputs", False)
+        self.report_dead_ends([layer for layer in self.layers if not consumers.get(layer.name)])
 
         if self.duplicates:
             return None
@@ -481,6 +478,21 @@ class _Lowering:
         nodes = tuple(_node(layer) for layer in order)
         return Graph(tuple(inputs), nodes, tuple(outputs), sequential=_is_chain(inputs, nodes, outputs),
                      blocks=tuple(self.blocks.values()), instances=tuple(self.instances))
+
+    def report_dead_ends(self, unused: list[_Layer]) -> None:
+        """Layers whose output goes nowhere, once per item written: a block's layer in every copy is one mistake."""
+        by_item: dict[tuple, list[_Layer]] = {}
+        for layer in unused:
+            by_item.setdefault(layer.path, []).append(layer)
+        for path, layers in by_item.items():
+            names = [f"'{layer.name}'" for layer in layers]
+            if len(names) == 1:
+                message = f"the output of {names[0]} goes nowhere: use it as an input or list it in model.outputs"
+            else:
+                listed = f"{', '.join(names[:-1])} and {names[-1]}"
+                message = (f"the outputs of {listed} (one per copy of the block) go nowhere: use them as inputs "
+                           "or list them in model.outputs")
+            self.report(Code.UNUSED, path, layers[0].label, message, False)
 
     def check_arity(self, layer: _Layer) -> None:
         low, high, _ = layer.cls.inputs
