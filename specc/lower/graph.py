@@ -118,6 +118,7 @@ class _Lowering:
         self.aliases: dict[str, str] = {}  # block instance name -> its output layer
         self.counters: dict[str, int] = {}
         self.duplicates = False  # with two layers of one name, references (and cycles) mean nothing
+        self.broken_references = False  # a reference to nothing: what it was meant to use looks unused
         self.reserved: set[str] = set()  # explicit names, which automatic names must not take
 
     # -- names -----------------------------------------------------------------
@@ -444,31 +445,37 @@ class _Lowering:
         known = {i.name for i in inputs} | {layer.name for layer in self.layers} | set(self.aliases)
         consumers: dict[str, int] = {}
         for layer in self.layers:
-            resolved = []
+            resolved, broken = [], False
             for ref in layer.refs:
                 ref_path = layer.path + (SHARED if layer.shares else layer.cls.name, "inputs")
                 if isinstance(ref, _Unknown):
                     self.report(Code.UNKNOWN_REFERENCE, ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
+                    broken = True
                     continue
                 indexed = _INDEXED.fullmatch(ref)
                 name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
                 if name not in known:
                     self.report(Code.UNKNOWN_REFERENCE, ref_path, layer.label, f"unknown input '{name}'." + did_you_mean(name, sorted(known)), False)
+                    broken = True
                     continue
                 target = self.aliases.get(name, name)
                 consumers[target] = consumers.get(target, 0) + 1
                 resolved.append(Ref(target, index))
             layer.refs = resolved
-            self.check_arity(layer)
+            self.broken_references |= broken
+            if not broken:  # with a reference missing, its count of inputs says nothing
+                self.check_arity(layer)
 
         outputs = self.resolve_outputs(known, last)
         for name in outputs:
             consumers[name] = consumers.get(name, 0) + 1
-        for node in inputs:
+        # A misspelt reference was meant to use something: "goes nowhere" and "not used" would be its echo.
+        quiet = self.broken_references
+        for node in () if quiet else inputs:
             if not consumers.get(node.name):
                 where = f"model.inputs.{node.name}" if node.path[:2] == ("model", "inputs") else split_where(node.path)[0]
                 self.report(Code.UNUSED, node.path, where, f"input '{node.name}' is not used by any layer", True)
-        self.report_dead_ends([layer for layer in self.layers if not consumers.get(layer.name)])
+        self.report_dead_ends([] if quiet else [layer for layer in self.layers if not consumers.get(layer.name)])
 
         if self.duplicates:
             return None
@@ -515,6 +522,7 @@ class _Lowering:
             path = ("model", "outputs") if isinstance(declared, str) else ("model", "outputs", k)
             if name not in known:
                 self.report(Code.UNKNOWN_REFERENCE, path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
+                self.broken_references = True
             else:
                 outputs.append(self.aliases.get(name, name))
         return outputs
