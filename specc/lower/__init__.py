@@ -2,6 +2,7 @@
 
     params.py       ${params.*} resolved everywhere but block bodies
     interpolate.py  the ${...} syntax
+    arithmetic.py   constant arithmetic between the braces, computed node by node (never run as Python)
     graph.py        the model section -> Graph: blocks expanded, names given, references resolved, nodes ordered
     blocks.py       one block instance's items, with its parameters substituted and their bindings recorded
     names.py        Keras's naming rule for unnamed layers and objects
