@@ -106,12 +106,12 @@ EXTRA_ARG_DOCS = {"optimizer": "keras.src.optimizers.base_optimizer.base_optimiz
 TYPE_OVERRIDES = {
     ("EarlyStopping", "min_delta"): "float",  # default 0; any real threshold
     ("MaxNorm", "max_value"): "float",  # default 2; any positive norm
-    ("TensorBoard", "profile_batch"): "any",
-    ("EarlyStopping", "baseline"): "float",
+    ("TensorBoard", "profile_batch"): "any",  # an int, a pair of ints, or "start,stop"
+    ("EarlyStopping", "baseline"): "float",  # default None; a value of the monitored quantity
     ("CSVLogger", "filename"): "str",  # a path (an integer would be a file descriptor: 0 is stdin)
     ("OrbaxCheckpoint", "directory"): "str",
     ("IntegerLookup", "dtype"): "any",  # the vocabulary's dtype, which these layers set themselves, not a policy
-    ("StringLookup", "dtype"): "any",  # default None; a value of the monitored quantity  # an int, a pair of ints, or "start,stop"
+    ("StringLookup", "dtype"): "any",
     ("LSTM", "use_cudnn"): "any",  # "auto", True or False (keras_rules.yaml lists them)
     ("GRU", "use_cudnn"): "any",
     ("RNN", "cell"): "layers",  # a cell, or a list of cells stacked
