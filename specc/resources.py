@@ -7,6 +7,8 @@ install or a checkout reads them from the repository itself.
 
 from __future__ import annotations
 
+from importlib.resources import files
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 _PACKAGE = Path(__file__).resolve().parent
@@ -18,3 +20,8 @@ def data_dir(name: str) -> Path:
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"specc's {name!r} folder is missing from {_PACKAGE}: reinstall specc")
+
+
+def builtin_data_file(name: str) -> Traversable:
+    """The gzipped CSV of a `{builtin: NAME}` dataset, shipped inside the package (specc/data/builtin/)."""
+    return files("specc.data").joinpath("builtin", f"{name}.csv.gz")

@@ -12,7 +12,6 @@ import gzip
 import math
 import zipfile
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, Union
 
@@ -22,6 +21,7 @@ from specc.codes import Code
 from specc.data.locate import Locator
 from specc.errors import did_you_mean, shown_path
 from specc.ir import BuiltinSource, CsvSource, File, ImagesSource, KerasSource, NpzSource
+from specc.resources import builtin_data_file
 
 Part = Union[np.ndarray, dict[str, np.ndarray]]
 
@@ -50,8 +50,7 @@ def read(source, locate: Locator) -> Raw:
 
 def builtin(name: str) -> Raw:
     """digits: 1797 8x8 images of handwritten digits as 64 values in 0..16 (uint8), labels 0..9."""
-    resource = files("specc.data").joinpath("builtin", f"{name}.csv.gz")
-    with resource.open("rb") as raw, gzip.open(raw, "rt") as text:
+    with builtin_data_file(name).open("rb") as raw, gzip.open(raw, "rt") as text:
         table = np.loadtxt(text, delimiter=",", dtype=np.uint8)
     return Raw(table[:, :-1], table[:, -1], name=name)
 

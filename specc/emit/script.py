@@ -16,13 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cache
-from importlib.resources import files
 from typing import Any
 
 from specc import __version__
 from specc.emit.model import compile_code, model_code
 from specc.emit.source import INDENT, literal, long_literal
 from specc.ir import BuiltinSource, Spec
+from specc.resources import builtin_data_file
 
 # -- the script ---------------------------------------------------------------------------
 
@@ -103,8 +103,8 @@ def shipped_data(spec: Spec) -> dict[str, bytes]:
     source = spec.data.source if spec.data is not None else None
     if not isinstance(source, BuiltinSource):
         return {}
-    name = f"{source.name}.csv.gz"
-    return {name: files("specc.data").joinpath("builtin", name).read_bytes()}
+    shipped = builtin_data_file(source.name)
+    return {shipped.name: shipped.read_bytes()}
 
 
 def render_script(spec: Spec, spec_path: str | None = None, script_path: str | Path | None = None) -> str:
