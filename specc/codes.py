@@ -86,6 +86,8 @@ class Code(str, Enum):
     BLOCK_PARAMETER = "G107", "a parameter the block does not have, or one without a default that is not given"
     BLOCK_USE = "G108", "a block inside a block, named like a Keras class, or repeated past the layer limit"
     INPUT_ITEM = "G109", "an `Input` or `InputLayer` item that is not a chain's first item, or beside model.inputs"
+    EXPRESSION = "G110", "a tensor expression (`ops:`) outside its grammar: an attribute, a lambda, a call of no keras.ops function, an argument that function lacks, too long or deep"
+    CALL_ARGUMENT = "G111", "a call argument (`call:`, or `inputs:` by name) the layer's call() does not take, or of the wrong kind"
 
     # -- B: building the model ---------------------------------------------------------------
     KERAS_REFUSED = "B101", "Keras refuses to create an object from its arguments: a layer, input, optimizer, loss, metric, schedule, initializer, callback"
@@ -97,6 +99,7 @@ class Code(str, Enum):
     APPLICATION = "B107", "a keras.applications model that cannot be made, or whose weights cannot be had"
     MODEL_REFUSED = "B108", "a model Keras refuses to assemble from its layers, or to compile with its compile arguments"
     TRAINING_REFUSED = "B109", "a model that builds, and that Keras refuses to train or evaluate: an object failing on the real tensors"
+    EXPRESSION_REFUSED = "B110", "a tensor expression Keras cannot compute on its tensors: their shapes or dtypes, or a result that is not one tensor of the model"
 
     # -- D: data -----------------------------------------------------------------------------
     NO_DATA = "D101", "training a spec without a `data:` section"

@@ -81,7 +81,83 @@ class InputNode:
     path: tuple = ()  # where the spec declares it
 
 
-LAYER, APPLICATION, SHARED = "layer", "application", "shared"  # the kinds of LayerNode, which backends dispatch on
+LAYER, APPLICATION, SHARED, OPS = "layer", "application", "shared", "ops"  # the kinds of LayerNode, which backends dispatch on
+
+
+# -- tensor expressions (an `ops` item: specc.lower.expressions) -------------------------
+
+
+@dataclass(frozen=True)
+class Tensor:
+    """The k-th input of the expression's node (`LayerNode.inputs[k]`): a layer's or input's output."""
+
+    index: int
+
+
+@dataclass(frozen=True)
+class Constant:
+    value: Any  # int, float, str, bool, None or Ellipsis
+
+
+@dataclass(frozen=True)
+class Sequence:
+    items: tuple
+    list: bool = False  # a list, else a tuple
+
+
+@dataclass(frozen=True)
+class SliceExpr:
+    lower: Any = None
+    upper: Any = None
+    step: Any = None
+
+
+@dataclass(frozen=True)
+class Operator:
+    """A Python operator applied to one or two operands: "+", "-", "*", "/", "//", "%", "**", "@", "~", "<", "==", ..."""
+
+    op: str
+    operands: tuple
+
+
+@dataclass(frozen=True)
+class Subscript:
+    value: Any
+    index: Any  # an expression, a SliceExpr, or a Sequence of them (x[:, 0])
+
+
+@dataclass(frozen=True)
+class OpCall:
+    """`keras.ops.<function>(*args, **kwargs)`; the function is in the catalog's `ops`."""
+
+    function: str
+    args: tuple
+    kwargs: tuple  # ((name, expression), ...), in the order written
+
+
+Expression = Tensor | Constant | Sequence | SliceExpr | Operator | Subscript | OpCall
+
+
+def expression_text(node: Any) -> str:
+    """An expression on one line, fully parenthesized, `Tensor(k)` as `$k`: how `dump` shows it."""
+    if isinstance(node, Tensor):
+        return f"${node.index}"
+    if isinstance(node, Constant):
+        return "..." if node.value is Ellipsis else repr(node.value)
+    if isinstance(node, Sequence):
+        items = ", ".join(expression_text(item) for item in node.items)
+        return f"[{items}]" if node.list else f"({items}{',' if len(node.items) == 1 else ''})"
+    if isinstance(node, SliceExpr):
+        return ":".join("" if part is None else expression_text(part) for part in (node.lower, node.upper, node.step))
+    if isinstance(node, Operator):
+        operands = [expression_text(item) for item in node.operands]
+        return f"({node.op}{operands[0]})" if len(operands) == 1 else f"({operands[0]} {node.op} {operands[1]})"
+    if isinstance(node, Subscript):
+        return f"{expression_text(node.value)}[{expression_text(node.index)}]"
+    if isinstance(node, OpCall):
+        arguments = [expression_text(arg) for arg in node.args] + [f"{k}={expression_text(v)}" for k, v in node.kwargs]
+        return f"{node.function}({', '.join(arguments)})"
+    return repr(node)
 
 
 @dataclass(frozen=True)
@@ -89,8 +165,12 @@ class LayerNode:
     """One Keras layer (or `keras.applications` model) applied to its inputs, or a layer applied again.
 
     `kind` is `layer`, `application` (a keras.applications function: its
-    `trainable` is set on the model it returns) or `shared` (the layer of node
-    `shares`, applied again with the same weights). `kwargs` are the
+    `trainable` is set on the model it returns), `shared` (the layer of node
+    `shares`, applied again with the same weights) or `ops` (no layer: the
+    `expression` of keras.ops calls applied to `inputs`).
+    `input_names`, when set, are the call parameters `inputs` are passed as
+    (`query`, `value`); `call` holds call()'s other keyword arguments, each a
+    constant, a `Ref` or a tuple of `Ref`s. `kwargs` are the
     constructor's keyword arguments, described: nested Keras objects as
     `Call`s or identifier strings, files as `File`s; `name` is always set, so
     models are reproducible and names never depend on Keras's global counters.
@@ -108,6 +188,16 @@ class LayerNode:
     path: tuple = ()  # the spec item it came from
     block: str | None = None  # the block instance it belongs to, if any
     shares: str | None = None  # SHARED: the node whose layer is applied again
+    input_names: tuple[str, ...] = ()  # inputs passed by name: layer(query=..., value=...)
+    call: Mapping[str, Any] = field(default_factory=dict)  # call()'s keyword arguments: constants and Refs
+    expression: Any = None  # OPS: the Expression
+
+    def references(self) -> tuple[Ref, ...]:
+        """Every Ref the node uses: its inputs, then those among its call arguments."""
+        extra = []
+        for value in self.call.values():
+            extra.extend(value if isinstance(value, tuple) and not isinstance(value, Ref) else [value])
+        return self.inputs + tuple(ref for ref in extra if isinstance(ref, Ref))
 
 
 @dataclass(frozen=True)
@@ -146,7 +236,7 @@ class BlockInstance:
 
 @dataclass(frozen=True)
 class Graph:
-    """A model: inputs, layers in topological order, output names, and the block instances among the layers."""
+    """A model: inputs, layers in topological order, output names (Keras's: the layers'), and the block instances among the layers."""
 
     inputs: tuple[InputNode, ...]
     layers: tuple[LayerNode, ...]
@@ -154,6 +244,12 @@ class Graph:
     sequential: bool = False  # a plain chain: build it as keras.Sequential
     blocks: tuple[BlockDef, ...] = ()
     instances: tuple[BlockInstance, ...] = ()
+    output_refs: tuple[Ref, ...] = ()  # set when an output has an index: `lstm[1]`, one output of lstm (named lstm by Keras)
+
+    @property
+    def output_references(self) -> tuple[Ref, ...]:
+        """The outputs as references, with their indices."""
+        return self.output_refs or tuple(Ref(name) for name in self.outputs)
 
 
 # -- compile and fit ---------------------------------------------------------------------
@@ -342,7 +438,9 @@ def dump(spec: Spec) -> str:
 
 def _dump(key: str, value: Any, indent: str, lines: list[str]) -> None:
     label = f"{indent}{key}:" if key else f"{indent}-"
-    if isinstance(value, File):
+    if isinstance(value, (Tensor, Constant, Sequence, SliceExpr, Operator, Subscript, OpCall)):
+        lines.append(f"{label} {expression_text(value)}")
+    elif isinstance(value, File):
         lines.append(f"{label} File {value.written!r}")  # the absolute path depends on the machine
     elif dataclasses.is_dataclass(value) and not isinstance(value, type):
         lines.append(f"{label} {type(value).__name__}")

@@ -266,6 +266,45 @@ def wrappers_and_nested_objects():
     return model
 
 
+@twin("tests/cases/valid/expressions.yaml")
+def expressions():
+    keras.utils.set_random_seed(7)
+    ops = keras.ops
+    left = keras.Input(shape=(6, 4), name="left")
+    right = keras.Input(shape=(6, 4), name="right")
+    embed = layers.Dense(8, name="embed")
+    embedded_left, embedded_right = embed(left), embed(right)
+    distance = ops.sqrt(ops.sum(ops.square(embedded_left - embedded_right), axis=-1) + 1e-6)
+    first_step = left[:, 0] * 2.0 - right[:, -1]
+    positions = ops.cumsum(ops.ones_like(ops.cast(left[..., 0], "int32")), axis=1) - 1
+    position_embedding = layers.Embedding(6, 4, name="position_embedding")(positions)
+    shifted = ops.mean(left + position_embedding, axis=1)
+    features = layers.Concatenate(name="features")([distance, first_step, shifted])
+    leaky = ops.where(features > 0, features, 0.1 * features)
+    score = layers.Dense(1, activation="sigmoid", name="score")(leaky)
+    model = keras.Model(inputs=[left, right], outputs=score, name="expressions")
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+@twin("tests/cases/valid/call_arguments.yaml")
+def call_arguments():
+    keras.utils.set_random_seed(3)
+    source = keras.Input(shape=(5, 3), name="source")
+    target = keras.Input(shape=(4, 3), name="target")
+    encoder = layers.LSTM(8, return_state=True, name="encoder")(source)  # [output, state_h, state_c]
+    decoder = layers.LSTM(8, return_sequences=True, name="decoder")(target, initial_state=[encoder[1], encoder[2]])
+    attention = layers.MultiHeadAttention(num_heads=2, key_dim=4, name="attention")(
+        query=decoder, value=decoder, use_causal_mask=True)
+    residual = layers.Add(name="residual")([decoder, attention])
+    norm = layers.LayerNormalization(name="norm")(residual)
+    dropout = layers.Dropout(0.1, name="dropout")(norm, training=False)
+    next_token = layers.Dense(3, activation="softmax", name="next_token")(dropout)
+    model = keras.Model(inputs=[source, target], outputs=[next_token, encoder[1]], name="call_arguments")
+    model.compile(optimizer="adam", loss=["categorical_crossentropy", "mse"], loss_weights=[1.0, 0.0])
+    return model
+
+
 UNSEEDED = {"tests/cases/valid/transfer_learning.yaml", "tests/cases/valid/block_defaults_and_names.yaml",
             "tests/cases/valid/wrappers_and_nested_objects.yaml"}  # the twin sets the seed the test gives specc
 EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in SPECS.glob("*.yaml"))

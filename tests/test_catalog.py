@@ -73,7 +73,7 @@ def test_top_level_format():
     assert data["about"].startswith("DO NOT EDIT.") and REFRESH in data["about"]
     assert data["keras_version"] in data["about"]
     assert set(data["kinds"]) == KINDS
-    assert set(data) == {"about", "keras_version", "kinds", "dtype_policies", "dtype_modes"}
+    assert set(data) == {"about", "keras_version", "kinds", "dtype_policies", "dtype_modes", "ops"}
     for kind, body in data["kinds"].items():
         assert set(body) == {"module", "classes", "identifiers"}, kind
         assert body["module"].startswith("keras."), kind
@@ -437,3 +437,28 @@ def test_catalog_matches_keras(kind, tmp_path, monkeypatch):
         problems, skipped, checked = _build_errors(kind)
     assert not problems, "\n".join(problems)
     assert len(skipped) <= max(1, checked // 10), f"too many {kind} classes skipped: {skipped}"
+
+
+def test_ops_lists_keras_ops_functions_with_their_parameters():
+    """What an expression may call: keras.ops's functions, as a user reads them in Keras's API docs."""
+    ops = catalog()["ops"]
+    assert [p["name"] for p in ops["sum"]["params"]] == ["x", "axis", "keepdims"]
+    assert ops["sum"]["params"][0].get("required") and not ops["sum"]["params"][1].get("required")
+    assert ops["einsum"]["params"][1].get("variadic")
+    for name in ("sqrt", "square", "matmul", "cumsum", "ones_like", "arange", "shape", "cast", "where", "softmax"):
+        assert name in ops, name
+    # An expression cannot write a Python function, so what needs one is not offered; nor what leaves the graph.
+    for name in ("cond", "scan", "while_loop", "fori_loop", "map", "vectorized_map", "custom_gradient", "convert_to_numpy"):
+        assert name not in ops, name
+
+
+def test_layers_record_their_call_signature():
+    """call()'s tensors (by name) and its other arguments, as `inputs: {query: ...}` and `call:` take them."""
+    layers = classes("layer")
+    assert layers["MultiHeadAttention"]["tensors"] == ["query", "value", "key"]
+    assert layers["MultiHeadAttention"]["call"]["use_causal_mask"]["type"] == "bool"
+    assert layers["MultiHeadAttention"]["call"]["attention_mask"]["type"] == "tensor"
+    assert layers["LSTM"]["call"]["initial_state"]["type"] == "tensor"
+    assert layers["Dropout"]["call"]["training"]["type"] == "bool"
+    assert layers["Add"]["tensors"] == []  # called on one list of tensors
+    assert layers["Attention"]["call"]["use_causal_mask"]["type"] == "bool"

@@ -165,3 +165,28 @@ def keras_message(err: Exception) -> str:
         text += (f" (the layer takes inputs of rank {rank.group(2)}, batch axis included: add a Reshape before it"
                  f"{' or a Flatten' if int(rank.group(3)) > int(rank.group(2)) else ''})")
     return text
+
+
+@contextlib.contextmanager
+def fresh_operation_names():
+    """Keras's automatic names counted from zero while a model is made, then the process's counts back.
+
+    specc names every layer itself; what Keras names is the operations of tensor
+    expressions (`sqrt`, `subtract`, `get_item`), from a counter global to the
+    process. Counting afresh gives them the names a new process (`specc build`,
+    the generated script) gives, whatever was built before. Keras keeps the
+    counter in its global state (`keras.src.utils.naming`); if that moves, names
+    are Keras's as they come.
+    """
+    try:
+        from keras.src.backend.common import global_state
+    except ImportError:  # a Keras without it: its own names
+        yield
+        return
+    key = "object_name_uids"
+    saved = global_state.get_global_attribute(key)
+    global_state.set_global_attribute(key, None)
+    try:
+        yield
+    finally:
+        global_state.set_global_attribute(key, saved)

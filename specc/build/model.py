@@ -21,10 +21,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-from specc.build.keras import Refused, import_keras, keras_argument, keras_callable, keras_message, realize
+from specc.build.keras import (Refused, fresh_operation_names, import_keras, keras_argument, keras_callable, keras_message,
+                               realize)
 from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted, split_where
-from specc.ir import APPLICATION, LAYER, SHARED, Graph, InputNode, LayerNode, Ref, Spec
+from specc.build.expressions import SeveralOutputs, evaluate
+from specc.ir import APPLICATION, LAYER, OPS, SHARED, Graph, InputNode, LayerNode, Ref, Spec
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -42,7 +44,11 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
         except Exception as err:  # validation takes 0 to 2**32 - 1, as NumPy does: this is a belt
             raise _located(spec, Code.BAD_VALUE, f"Keras cannot seed with it: {keras_message(err)}", ("seed",), "seed") from None
     builder = _Builder(spec, keras)
-    model = builder.sequential() if spec.graph.sequential else builder.functional()
+    if spec.graph.sequential:
+        model = builder.sequential()
+    else:
+        with fresh_operation_names():  # the operations of expressions named as in a new process
+            model = builder.functional()
     if compile and spec.compile is not None:
         compile_model(model, spec)
     return model
@@ -103,6 +109,7 @@ class _Builder:
         self.by_name = {node.name: node for node in self.graph.layers}
         self.layers: dict[str, Any] = {}  # node name -> its Keras layer (a shared node: its owner's)
         self.first_call: dict[str, list] = {}  # a layer's node -> the inputs it was built for
+        self.tensors: dict[str, Any] = {}  # node name -> its output, as the functional model is made
 
     # -- layers, by node kind --------------------------------------------------
 
@@ -148,7 +155,36 @@ class _Builder:
             raise self.error(Code.SHARED_SHAPE, node, f"'{owner.name}' was built for input{'s' if len(inputs) > 1 else ''} of shape {built}; "
                                    f"a shared layer needs the same here, but gets {', '.join(_shape(t) for t in inputs)}",
                              at="inputs")
-        return self.call(owner, self.layers[owner.name], inputs)
+        return self.call(owner, self.layers[owner.name], inputs, self.call_arguments(node))
+
+    def apply_expression(self, node: LayerNode, inputs: list):
+        """An `ops` node: its expression computed with keras.ops on its input tensors."""
+        try:
+            result = evaluate(node.expression, inputs, self.keras.ops)
+        except SeveralOutputs as err:
+            name = node.inputs[err.index].name
+            raise self.error(Code.OUTPUT_INDEX, node, f"'{name}' has {err.count} outputs: pick one, e.g. '{name}[0]'",
+                             at="expr") from None
+        except Exception as err:
+            shapes = ", ".join(f"{ref} {_shape(t)}" for ref, t in zip(node.inputs, inputs))
+            raise self.error(Code.EXPRESSION_REFUSED, node, f"Keras cannot compute it on {shapes}: {keras_message(err)}",
+                             at="expr") from None
+        if not _is_symbolic(self.keras, result):
+            raise self.error(Code.EXPRESSION_REFUSED, node, "the expression does not give one tensor of the model "
+                             f"(it gives {_kind_of(result)}): a result must depend on the model's inputs", at="expr")
+        return result
+
+    def call_arguments(self, node: LayerNode) -> dict:
+        """call()'s keyword arguments for a node: its constants, and the tensors it names (a list for several)."""
+        arguments = {}
+        for key, value in node.call.items():
+            if isinstance(value, Ref):
+                arguments[key] = self.tensor(node, value, self.tensors, at=("call", key))
+            elif isinstance(value, tuple):
+                arguments[key] = [self.tensor(node, ref, self.tensors, at=("call", key)) for ref in value]
+            else:
+                arguments[key] = value
+        return arguments
 
     def arguments(self, node: LayerNode) -> dict:
         """A node's arguments as Keras objects; one Keras refuses is located at it, inside the layer."""
@@ -163,13 +199,16 @@ class _Builder:
                              at=keras_argument(err, node.kwargs)) from None
 
     @staticmethod
-    def call(node: LayerNode, layer, tensors: list):
-        """Apply a layer to its input tensors, the way its `call` takes them."""
+    def call(node: LayerNode, layer, tensors: list, arguments: dict | None = None):
+        """Apply a layer to its input tensors, the way its `call` takes them (by name when the spec names them)."""
+        arguments = arguments or {}
+        if node.input_names:
+            return layer(**dict(zip(node.input_names, tensors)), **arguments)
         if node.takes_list:
-            return layer(tensors)
+            return layer(tensors, **arguments)
         if len(tensors) == 1:
-            return layer(tensors[0])
-        return layer(*tensors)
+            return layer(tensors[0], **arguments)
+        return layer(*tensors, **arguments)
 
     # -- models ----------------------------------------------------------------
 
@@ -192,9 +231,11 @@ class _Builder:
     def functional(self, check_only: bool = False):
         keras = self.keras
         tensors: dict[str, Any] = {node.name: self.input_tensor(node) for node in self.graph.inputs}
-        apply = {LAYER: self.apply_new, APPLICATION: self.apply_new, SHARED: self.apply_shared}
+        self.tensors = tensors
+        apply = {LAYER: self.apply_new, APPLICATION: self.apply_new, SHARED: self.apply_shared, OPS: self.apply_expression}
         for node in self.graph.layers:
-            inputs = [self.tensor(node, ref, tensors) for ref in node.inputs]
+            # An expression takes its tensors as they are: `enc[1]` is a subscript in it, of a list or of a tensor.
+            inputs = [tensors[ref.name] if node.kind == OPS else self.tensor(node, ref, tensors) for ref in node.inputs]
             try:
                 tensors[node.name] = apply[node.kind](node, inputs)
             except SpecError:
@@ -236,29 +277,27 @@ class _Builder:
             return _located(self.spec, Code.KERAS_REFUSED, f"{key}: {message}", node.path, where)
         return _located(self.spec, Code.KERAS_REFUSED, message, node.path[:-1] + (argument or key,), where)
 
-    def tensor(self, node: LayerNode, ref: Ref, tensors: dict):
+    def tensor(self, node: LayerNode | None, ref: Ref, tensors: dict, at: tuple = ("inputs",)):
+        """The tensor `ref` names; `node` is the node using it (None: a model output, located at model.outputs)."""
         value = tensors[ref.name]
         several = isinstance(value, (list, tuple))
+        problem = None
         if ref.index is None and several:
-            raise self.error(Code.OUTPUT_INDEX, node, f"'{ref.name}' has {len(value)} outputs: pick one, e.g. '{ref.name}[0]'", at="inputs")
-        if ref.index is not None:
-            if not several:
-                raise self.error(Code.OUTPUT_INDEX, node, f"'{ref.name}' has one output, so '{ref}' does not exist: write '{ref.name}'", at="inputs")
-            if ref.index >= len(value):
-                raise self.error(Code.OUTPUT_INDEX, node, f"'{ref.name}' has {len(value)} outputs (0 to {len(value) - 1}); there is no '{ref}'", at="inputs")
-            return value[ref.index]
-        return value
-
-    def tensor_for_output(self, name: str, tensors: dict):
-        value = tensors[name]
-        if isinstance(value, (list, tuple)):
-            raise SpecError([Diagnostic(Code.OUTPUT_INDEX, f"'{name}' has {len(value)} outputs; a model output must be one tensor",
+            problem = f"'{ref.name}' has {len(value)} outputs: pick one, e.g. '{ref.name}[0]'"
+        elif ref.index is not None and not several:
+            problem = f"'{ref.name}' has one output, so '{ref}' does not exist: write '{ref.name}'"
+        elif ref.index is not None and ref.index >= len(value):
+            problem = f"'{ref.name}' has {len(value)} outputs (0 to {len(value) - 1}); there is no '{ref}'"
+        if problem is None:
+            return value[ref.index] if ref.index is not None else value
+        if node is None:
+            raise SpecError([Diagnostic(Code.OUTPUT_INDEX, problem + "; a model output must be one tensor",
                                         self._location(("model", "outputs")), "model.outputs")])
-        return value
+        raise self.error(Code.OUTPUT_INDEX, node, problem, at=at)
 
     def check_built(self, tensors: dict) -> list:
         """What Keras builds without complaint but is surely a mistake; returns the output tensors."""
-        outputs = [self.tensor_for_output(name, tensors) for name in self.graph.outputs]
+        outputs = [self.tensor(None, ref, tensors) for ref in self.graph.output_references]
         self.check_declared_input_shapes(tensors)
         self.check_forgotten_flatten(tensors)
         return outputs
@@ -283,8 +322,9 @@ class _Builder:
         but a classifier whose output is per-pixel is the tutorial's forgotten Flatten.
         """
         producers = {node.name: node for node in self.graph.layers}
-        for output in self.graph.outputs:
-            if len(tensors[output].shape) < 4:
+        for ref in self.graph.output_references:
+            output = ref.name
+            if ref.index is not None or len(tensors[output].shape) < 4:
                 continue
             stack, seen = [output], set()
             while stack:
@@ -310,6 +350,10 @@ class _Builder:
         message = f"Keras cannot make the model: {keras_message(err)}"
         named = re.search(r"operation '([^']+)'", str(err))
         node = self.by_name.get(named.group(1)) if named else None
+        twice = re.search(r'The name "([^"]+)" is used \d+ times', str(err))
+        if twice and twice.group(1) in self.by_name:  # a layer named like an operation Keras names by itself
+            return self.error(Code.MODEL_REFUSED, self.by_name[twice.group(1)], f"the name '{twice.group(1)}' is also "
+                              "the name Keras gives an operation of a tensor expression (ops:): rename this layer", at="name")
         if node is not None:
             return self.error(Code.MODEL_REFUSED, node, message)
         return _located(self.spec, Code.MODEL_REFUSED, message, ("model", "layers"), "model.layers")
@@ -319,9 +363,11 @@ class _Builder:
         where = f"{dotted(node.path)} ({node.type})"
         return where + (f" in block instance '{node.block}'" if node.block else "")
 
-    def error(self, code: Code, node: LayerNode, message: str, at: str | None = None) -> SpecError:
+    def error(self, code: Code, node: LayerNode, message: str, at: str | tuple | None = None) -> SpecError:
         type_key = "Shared" if node.kind == SHARED else node.type
-        path = node.path + (type_key,) + ((at,) if at else ())
+        if node.kind == OPS and at == "inputs":
+            at = "expr"
+        path = node.path + (type_key,) + ((at,) if isinstance(at, str) else (at or ()))
         return SpecError([Diagnostic(code, message, self._location(path), self.where(node))])
 
 
@@ -336,6 +382,16 @@ def _application_failure(err: Exception, weights: Any) -> str:
                 f"failed: {text}). Download {url.group(0)} where there is a network and place it in {cache}, "
                 "or give weights: the path of a local weights file")
     return f"Keras cannot create it: {text}"
+
+
+def _is_symbolic(keras, value) -> bool:
+    return isinstance(value, keras.KerasTensor)
+
+
+def _kind_of(value) -> str:
+    if isinstance(value, (list, tuple)):
+        return f"{len(value)} values"
+    return "a constant" if hasattr(value, "shape") else f"the Python value {value!r}"
 
 
 def _shape(tensor) -> str:

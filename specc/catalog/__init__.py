@@ -58,10 +58,33 @@ class ClassInfo:
     doc: str
     args: dict[str, ArgInfo]
     inputs: tuple[int, int | None, bool] = (1, 1, False)  # min, max (None: any), takes a list
+    tensors: tuple[str, ...] = ()  # call()'s tensor parameters, in order: ("query", "value", "key")
+    call: dict[str, str] | None = None  # call()'s other parameters -> "tensor" or "bool"
+    call_open: bool = False  # call() takes **kwargs: any call argument goes through
 
     @property
     def required(self) -> list[str]:
         return [a.name for a in self.args.values() if a.required]
+
+
+@dataclass(frozen=True)
+class OpParam:
+    """One parameter of a keras.ops function."""
+
+    name: str
+    required: bool = False
+    keyword: bool = False  # keyword-only
+    variadic: bool = False  # *args
+    kwargs: bool = False  # **kwargs
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """A function of keras.ops an expression may call: `keras.ops.<name>(params...)`."""
+
+    name: str
+    params: tuple[OpParam, ...]
+    doc: str = ""
 
 
 @dataclass(frozen=True)
@@ -82,6 +105,7 @@ class Catalog:
     kinds: dict[str, Kind]
     dtype_policies: frozenset[str] = frozenset()  # the names a `dtype` argument takes
     dtype_modes: tuple[str, ...] = ()  # quantization modes written with parameters: int4/128_from_float32
+    ops: dict[str, OpInfo] | None = None  # the keras.ops functions expressions may call
 
     def __getitem__(self, kind: str) -> Kind:
         return self.kinds[kind]
@@ -109,7 +133,16 @@ def _class(kind: str, name: str, raw: dict) -> ClassInfo:
         doc=raw.get("doc", ""),
         args={a: _arg(a, r) for a, r in raw.get("args", {}).items()},
         inputs=(arity.get("min", 1), arity.get("max", 1), arity.get("list", False)),
+        tensors=tuple(raw.get("tensors", ())),
+        call={name: entry.get("type", "tensor") for name, entry in raw.get("call", {}).items()},
+        call_open=raw.get("call_open", False),
     )
+
+
+def _op(name: str, raw: dict) -> OpInfo:
+    params = tuple(OpParam(p["name"], p.get("required", False), p.get("keyword", False), p.get("variadic", False),
+                           p.get("kwargs", False)) for p in raw.get("params", ()))
+    return OpInfo(name, params, raw.get("doc", ""))
 
 
 def parse_catalog(raw: dict) -> Catalog:
@@ -122,7 +155,8 @@ def parse_catalog(raw: dict) -> Catalog:
             identifiers=dict(body.get("identifiers", {})),
         )
     return Catalog(keras_version=raw["keras_version"], kinds=kinds,
-                   dtype_policies=frozenset(raw.get("dtype_policies", ())), dtype_modes=tuple(raw.get("dtype_modes", ())))
+                   dtype_policies=frozenset(raw.get("dtype_policies", ())), dtype_modes=tuple(raw.get("dtype_modes", ())),
+                   ops={name: _op(name, entry) for name, entry in raw.get("ops", {}).items()})
 
 
 @cache

@@ -40,7 +40,16 @@ Rules:
   `length`: how many integers Keras's `standardize_tuple` wants, the rank in
   the class's name (`Conv2D`: 2), else the length of its tuple default.
 * Layers get `inputs`: how many tensors the layer is called on, and whether
-  as a list.
+  as a list; `tensors`: the names of `call()`'s tensor parameters, in order
+  (`query`, `value`, `key`), by which a spec may pass them; and `call`: the
+  other parameters of `call()` a spec may set (`initial_state`, `mask`,
+  `use_causal_mask`, `training`), each `tensor` (takes tensors: default None)
+  or `bool`, with `open` when `call()` takes `**kwargs`.
+* `ops` lists the functions of `keras.ops` a tensor expression may call, with
+  their parameters in order (`required`, `keyword` for keyword-only,
+  `variadic` for `*args`), leaving out those that take a Python function
+  (`cond`, `scan`, ...), which an expression cannot write, and those that
+  leave the graph (`convert_to_numpy`).
 * `dtype_policies` lists every name `keras.dtype_policies.get` accepts (the
   dtypes, the mixed policies, the quantized `<mode>_from_<source>` ones),
   tried one by one; `dtype_modes` the quantization modes that also take
@@ -401,6 +410,7 @@ def describe(obj, kind: str, public_path: str) -> dict:
     entry = {"path": public_path, "doc": docstrings.summary(obj.__doc__), "args": args}
     if kind == "layer":
         entry["inputs"] = layer_inputs(obj)
+        entry.update(layer_call(obj))
     return entry
 
 
@@ -424,6 +434,64 @@ def layer_inputs(cls: type) -> dict:
         elif p.name in OPTIONAL_TENSOR_PARAMS:
             high += 1
     return {"min": max(low, 1), "max": max(high, 1)}
+
+
+def layer_call(cls: type) -> dict:
+    """`tensors` (the names of call()'s tensor parameters) and `call` (its other parameters; see the module docstring)."""
+    tensors, options, open_call = [], {}, False
+    if any(klass.__name__ in LIST_INPUTS for klass in cls.__mro__ if klass.__module__.startswith("keras.")):
+        params = _params(cls.call, True)[1:]  # call(inputs, ...): one list of tensors first
+    else:
+        params = _params(cls.call, True)
+        while params and params[0].name not in ("training", "mask") and params[0].kind is params[0].POSITIONAL_OR_KEYWORD and (
+                params[0].default is inspect.Parameter.empty or params[0].name in OPTIONAL_TENSOR_PARAMS):
+            tensors.append(params.pop(0).name)
+    for p in params:
+        if p.kind is p.VAR_KEYWORD:
+            open_call = True
+        elif p.kind is not p.VAR_POSITIONAL:
+            takes = "bool" if isinstance(p.default, bool) or p.name == "training" else "tensor"
+            options[p.name] = {"type": takes, "default": json_default(p.default)[0] if p.default is not p.empty else None}
+    entry = {"tensors": tensors, "call": options}
+    if open_call:
+        entry["call_open"] = True
+    return entry
+
+
+# --- keras.ops -----------------------------------------------------------------------
+
+# Functions of keras.ops an expression cannot use: they take a Python function, or leave the graph.
+_OPS_CALLABLE_PARAMS = {"f", "fn", "body", "cond", "branches", "true_fn", "false_fn", "body_fun", "function"}
+_OPS_LEFT_OUT = {"convert_to_numpy"}
+
+
+def ops_functions() -> dict:
+    """{name: {"params": [...], "doc": summary}} for the functions of keras.ops an expression may call."""
+    import keras
+
+    found = {}
+    for name in sorted(dir(keras.ops)):
+        func = getattr(keras.ops, name)
+        if name.startswith("_") or not inspect.isfunction(func) or name in _OPS_LEFT_OUT:
+            continue
+        params = list(inspect.signature(func).parameters.values())
+        if any(p.name in _OPS_CALLABLE_PARAMS for p in params):
+            continue
+        entries = []
+        for p in params:
+            if p.kind is p.VAR_KEYWORD:
+                entries.append({"name": p.name, "kwargs": True})
+                continue
+            item: dict[str, object] = {"name": p.name}
+            if p.kind is p.VAR_POSITIONAL:
+                item["variadic"] = True
+            elif p.default is p.empty:
+                item["required"] = True
+            if p.kind is p.KEYWORD_ONLY:
+                item["keyword"] = True
+            entries.append(item)
+        found[name] = {"params": entries, "doc": docstrings.summary(func.__doc__)}
+    return found
 
 
 # --- public objects and identifiers ------------------------------------------------
@@ -519,6 +587,7 @@ def build_catalog() -> dict:
         "kinds": kinds,
         "dtype_policies": policies,
         "dtype_modes": modes,
+        "ops": ops_functions(),
     }
 
 

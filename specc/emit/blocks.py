@@ -73,7 +73,8 @@ def plan(graph: Graph) -> Plan:
         consecutive = [position[name] for name in instance.nodes] == list(range(first, first + len(instance.nodes)))
         outside_use = any(users.get(name, set()) - {instance.name} for name in instance.nodes[:-1])
         if (not layers or not consecutive or outside_use or len(layers) != len(blocks[instance.block].items)
-                or any(node.kind != LAYER for node in layers) or any(isinstance(v, dict) for v in instance.values.values())):
+                or any(node.kind != LAYER or node.call or node.input_names for node in layers)
+                or any(isinstance(v, dict) for v in instance.values.values())):
             rejected.add(instance.block)  # written out layer by layer instead
     instances = {instance.nodes[0]: instance for instance in graph.instances if instance.block not in rejected}
     return Plan({name: block for name, block in blocks.items() if name not in rejected}, instances, nodes)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from specc.emit import blocks as emit_blocks
+from specc.emit.expressions import expression_source
 from specc.emit.source import INDENT, LINE_LIMIT, Raw, call_source, file_expression, identifier, literal, source, wrapped
-from specc.ir import APPLICATION, LAYER, SHARED, File, Graph, InputNode, LayerNode, Ref, Spec
+from specc.ir import APPLICATION, LAYER, OPS, SHARED, File, Graph, InputNode, LayerNode, Ref, Spec
 
 
 @dataclass
@@ -91,28 +92,35 @@ class _Writer:
         for node in self.graph.inputs:
             self.tensors[node.name] = identifier(node.name, self.taken)
             self.code.lines.append(f"{self.tensors[node.name]} = {input_call(node)}")
-        write = {LAYER: self.layer, APPLICATION: self.application, SHARED: self.shared_layer}
+        write = {LAYER: self.layer, APPLICATION: self.application, SHARED: self.shared_layer, OPS: self.expression}
         for node in self.graph.layers:
             if self.plan.inside(node.name):
                 continue  # made by its block's function
-            args = [ref_source(ref, self.tensors) for ref in node.inputs]
+            # An expression names its tensors as they are: `enc[1]` is a subscript in it.
+            args = [self.tensors[ref.name] if node.kind == OPS else ref_source(ref, self.tensors) for ref in node.inputs]
             instance = self.plan.starting_at(node.name)
             if instance is not None:
                 self.block_call(instance, args)
             else:
                 write[node.kind](node, args)
         inputs = [self.tensors[node.name] for node in self.graph.inputs]
-        outputs = [self.tensors[output] for output in self.graph.outputs]
+        outputs = [ref_source(ref, self.tensors) for ref in self.graph.output_references]
         self.code.lines.append("model = " + call_source("keras.Model", {
             "inputs": Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
             "outputs": Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
-            "name": name}, ""))
+            "name": name}, "", room=len(INDENT) + len("model = ")))
 
     def block_call(self, instance, args: list[str]) -> None:
         last = instance.nodes[-1]
         self.tensors[last] = identifier(last, self.taken)
         call = emit_blocks.call_source(self.plan.function(instance), instance, args[0] if args else "None")
         self.code.lines.append(f"{self.tensors[last]} = {call}")
+
+    def expression(self, node: LayerNode, args: list[str]) -> None:
+        """An `ops` node: its expression as keras.ops code, assigned to the node's variable."""
+        variable = self.tensors[node.name] = identifier(node.name, self.taken)
+        code = expression_source(node.expression, args, "", len(INDENT) + len(variable) + 3)
+        self.code.lines.extend(f"{variable} = {code}".splitlines())
 
     def layer(self, node: LayerNode, args: list[str]) -> None:
         """A plain layer: created where it is called, unless a shared node calls it again."""
@@ -141,12 +149,29 @@ class _Writer:
              inline: bool = False) -> None:
         """`x = layer(inputs)` for `target` (default: the owner itself), wrapped to fit the line."""
         target = target or owner
-        call_args = f"[{', '.join(args)}]" if owner.takes_list else ", ".join(args)
+        if target.input_names:
+            args = [f"{key}={arg}" for key, arg in zip(target.input_names, args)]
+        call_args = f"[{', '.join(args)}]" if owner.takes_list and not target.input_names else ", ".join(args)
+        call_args = ", ".join(filter(None, [call_args, *self.call_arguments(target)]))
         variable = self.tensors[target.name] = identifier(target.name, self.taken)
         room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
         if inline and len(INDENT) + room + len(layer) > LINE_LIMIT:  # made here: wrap it to fit
             layer = self.constructor(owner, "", args, room=LINE_LIMIT)
         self.code.lines.append(f"{variable} = {layer}({call_args})")
+
+
+    def call_arguments(self, node: LayerNode) -> list[str]:
+        """call()'s keyword arguments as `key=value`: tensors by their variables (a list for several), constants as literals."""
+        written = []
+        for key, value in node.call.items():
+            if isinstance(value, Ref):
+                text = ref_source(value, self.tensors)
+            elif isinstance(value, tuple):
+                text = "[" + ", ".join(ref_source(ref, self.tensors) for ref in value) + "]"
+            else:
+                text = literal(value)
+            written.append(f"{key}={text}")
+        return written
 
 
 def input_call(node: InputNode) -> str:

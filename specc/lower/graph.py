@@ -28,10 +28,13 @@ from typing import Any, NamedTuple
 from pydantic import ValidationError
 
 from specc.catalog import Catalog, ClassInfo
+from specc.lower.arithmetic import BadExpression
+from specc.lower.expressions import parse_expression
 from specc.catalog.check import Report, split_object, suggest
 from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted, split_where
-from specc.ir import APPLICATION, IMPLICIT_INPUT, LAYER, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph, InputNode, LayerNode, Ref
+from specc.ir import (APPLICATION, IMPLICIT_INPUT, LAYER, OPS, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph,
+                      InputNode, LayerNode, Ref)
 from specc.lower.blocks import instance_values, instantiate
 from specc.lower.interpolate import Deferred
 from specc.lower.names import to_snake_case
@@ -40,7 +43,12 @@ from specc.schema.sections import InputSpec
 
 MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
-LAYER_RESERVED = frozenset({"inputs"})
+LAYER_RESERVED = frozenset({"inputs", "call"})
+CALL = "call"  # `call: {initial_state: ["enc[1]", "enc[2]"], use_causal_mask: true}`: call()'s keyword arguments
+# `- ops: {name: dist, expr: "sqrt(sum(square(a - b), axis=1))"}`: keras.ops applied to named tensors
+OPS_ITEM = "ops"
+OPS_KEYS = ("expr", "name")
+OPS_CLASS = ClassInfo("ops", OPS_ITEM, "keras.ops", "keras.ops functions applied to the model's tensors", {}, inputs=(1, None, False))
 SHARED = "Shared"  # `- Shared: {layer: encoder, inputs: right}` applies the layer `encoder` again, same weights
 SHARED_KEYS = frozenset({"layer", "inputs", "name"})
 _INDEXED = re.compile(r"(.+)\[(\d+)\]")  # `lstm[1]`: one output of a multi-output layer
@@ -65,6 +73,15 @@ class _Layer:
     scope: dict[str, str] = field(default_factory=dict)  # block-local name -> final name
     block: str | None = None
     shares: str | None = None  # a Shared item: the layer it applies again
+    input_names: list[str] = field(default_factory=list)  # `inputs: {query: x, value: y}`: refs passed by name
+    call: dict[str, Any] = field(default_factory=dict)  # call()'s constants
+    call_refs: dict[str, Any] = field(default_factory=dict)  # call()'s tensors: a reference or a list of them
+    expression: Any = None  # an ops item's checked tree
+
+    @property
+    def refs_key(self) -> str:
+        """The key under the item's class key where its references are written."""
+        return "expr" if self.expression is not None else "inputs"
 
 
 class ArgumentCheck(NamedTuple):
@@ -156,6 +173,8 @@ class _Lowering:
         type_name, args = parts
         if args is None:
             args = {}
+        if type_name == OPS_ITEM and isinstance(args, str):
+            args = {"expr": args}  # `- ops: "a - b"`
         if not isinstance(args, dict):
             self.report(Code.WRONG_TYPE, path + (type_name,), f"{label} ({type_name})",
                         f"arguments must be a mapping of keyword arguments; received {describe(args)}", False)
@@ -168,6 +187,8 @@ class _Lowering:
                             f"blocks cannot contain block instances (block '{in_block}' uses '{type_name}')", True)
                 return None
             return "block", type_name, args
+        if type_name == OPS_ITEM:
+            return "ops", type_name, args
         if type_name in INPUT_ITEMS:
             if in_block is None:
                 return "input", type_name, args
@@ -182,17 +203,102 @@ class _Lowering:
                     f"unknown layer '{type_name}'." + suggest(type_name, candidates), isinstance(item, dict))
         return None
 
-    def read_refs(self, args: dict, path: tuple, label: str) -> list[str] | None:
-        """The `inputs:` of an item: None when absent, [] after reporting a malformed one."""
+    def read_refs(self, args: dict, path: tuple, label: str, cls: ClassInfo | None = None,
+                  names: list[str] | None = None) -> list[str] | None:
+        """The `inputs:` of an item: None when absent, [] after reporting a malformed one.
+
+        A mapping passes them by the names of call()'s tensor parameters (`{query: x, value: y}`):
+        their names go into `names`.
+        """
         if "inputs" not in args:
             return None
         refs = args["inputs"]
+        if isinstance(refs, dict) and cls is not None and names is not None:
+            return self.named_refs(refs, path + ("inputs",), label, cls, names)
         if isinstance(refs, str):
             return [refs]
         if isinstance(refs, list) and refs and all(isinstance(r, str) for r in refs):
             return list(refs)
         self.report(Code.WRONG_TYPE, path + ("inputs",), label, f"inputs: expected a layer or input name, or a non-empty list of them; received {describe(refs)}", False)
         return []
+
+    def named_refs(self, refs: dict, path: tuple, label: str, cls: ClassInfo, names: list[str]) -> list[str]:
+        """`inputs: {query: x, value: context}`, checked against call()'s tensor parameters."""
+        if not cls.tensors:
+            self.report(Code.CALL_ARGUMENT, path, label, f"{cls.name} is called on a list of tensors, which inputs: lists "
+                        "in order; it takes none by name", False)
+            return []
+        found = []
+        for key, ref in refs.items():
+            if key not in cls.tensors:
+                self.report(Code.CALL_ARGUMENT, path + (key,), label, f"{cls.name}'s call() takes no tensor '{key}' (it takes "
+                            f"{', '.join(cls.tensors)})." + did_you_mean(key, cls.tensors), True)
+            elif not isinstance(ref, str):
+                self.report(Code.WRONG_TYPE, path + (key,), label, f"inputs.{key}: expected a layer or input name; received "
+                            f"{describe(ref)}", False)
+            else:
+                names.append(key)
+                found.append(ref)
+        missing = [name for name in cls.tensors[:cls.inputs[0]] if name not in refs]
+        if missing and len(found) == len(refs):
+            self.report(Code.CALL_ARGUMENT, path, label, f"{cls.name}'s call() needs {' and '.join(missing)} too "
+                        f"(its tensors: {', '.join(cls.tensors)})", False)
+        return found if len(found) == len(refs) and not missing else []
+
+    def read_call(self, layer: _Layer, value: Any, path: tuple) -> None:
+        """`call:`: call()'s keyword arguments, tensors by name (kept to resolve) and constants, checked by kind."""
+        cls, label = layer.cls, layer.label
+        if not isinstance(value, dict):
+            self.report(Code.WRONG_TYPE, path, label, f"call: expected a mapping of call() arguments; received {describe(value)}", False)
+            return
+        options = cls.call or {}
+        for key, item in value.items():
+            kind = options.get(key, "tensor" if cls.call_open else None)
+            if key in cls.tensors:
+                self.report(Code.CALL_ARGUMENT, path + (key,), label, f"{key} is one of {cls.name}'s input tensors: give it "
+                            f"in inputs: {{{key}: ...}}", True)
+            elif kind is None:
+                takes = ", ".join(options) or "none"
+                self.report(Code.CALL_ARGUMENT, path + (key,), label, f"{cls.name}'s call() takes no argument '{key}' (it takes "
+                            f"{takes})." + did_you_mean(key, options), True)
+            elif kind == "bool" and not isinstance(item, bool) and not (item is None and key == "training"):
+                self.report(Code.CALL_ARGUMENT, path + (key,), label, f"call.{key}: expected true or false; received {describe(item)}", False)
+            elif kind == "bool" or item is None or (cls.call_open and not isinstance(item, (str, list))):
+                layer.call[key] = item
+            elif isinstance(item, str) or (isinstance(item, list) and item and all(isinstance(r, str) for r in item)):
+                layer.call_refs[key] = item
+            else:
+                self.report(Code.CALL_ARGUMENT, path + (key,), label, f"call.{key}: expected a tensor (a layer or input name) or "
+                            f"a list of them; received {describe(item)}", False)
+
+    def add_expression(self, args: dict, path: tuple, block: str | None = None) -> _Layer | None:
+        """An `ops` item: its expression checked against the grammar and keras.ops's signatures."""
+        item_path, label = path + (OPS_ITEM,), f"{dotted(path)} ({OPS_ITEM})"
+        for key in args:
+            if key not in OPS_KEYS:
+                self.report(Code.UNKNOWN_KEY, item_path + (key,), label, f"unknown key '{key}' for ops (it takes expr and name)."
+                            + did_you_mean(key, OPS_KEYS), True)
+        name = args.get("name")
+        if "name" in args and not isinstance(name, str):
+            self.report(Code.WRONG_TYPE, item_path + ("name",), label, f"name: expected a string; received {describe(name)}", False)
+        if "expr" not in args:
+            self.report(Code.MISSING_KEY, item_path, label, "missing key 'expr': the keras.ops expression, "
+                        "e.g. expr: \"sqrt(square(a - b))\"", False)
+            return None
+        try:
+            tree, names = parse_expression(args["expr"], self.catalog.ops or {})
+        except BadExpression as err:
+            self.report(Code.EXPRESSION, item_path + ("expr",), label, f"expr: {err}", False)
+            return None
+        return _Layer(OPS_CLASS, {}, name if isinstance(name, str) else None, list(names), path, label, block=block,
+                      expression=tree)
+
+    def add_item(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None,
+                 remap: dict | None = None) -> _Layer | None:
+        """A layer, application or ops item as a _Layer (None after reporting)."""
+        if kind == "ops":
+            return self.add_expression(args, path, block)
+        return self.add_layer(kind, type_name, args, path, block, remap)
 
     def add_layer(self, kind: str, type_name: str, args: dict, path: tuple, block: str | None = None,
                   remap: dict | None = None) -> _Layer:
@@ -201,9 +307,13 @@ class _Lowering:
         reserved = APPLICATION_RESERVED if kind == "application" else LAYER_RESERVED
         self.checks.append(ArgumentCheck(cls, args, path + (type_name,), label, reserved, remap or {}))
         name = args.get("name")
-        layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs")},
-                       name if isinstance(name, str) else None, self.read_refs(args, path + (type_name,), label),
-                       path, label, block=block)
+        names: list[str] = []
+        layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs", CALL)},
+                       name if isinstance(name, str) else None,
+                       self.read_refs(args, path + (type_name,), label, cls if kind == "layer" else None, names),
+                       path, label, block=block, input_names=names)
+        if CALL in args and kind == "layer":
+            self.read_call(layer, args[CALL], path + (type_name, CALL))
         return layer
 
     # -- blocks ----------------------------------------------------------------
@@ -223,7 +333,9 @@ class _Lowering:
             if parsed is None:
                 continue
             kind, type_name, item_args = parsed
-            layer = self.add_layer(kind, type_name, item_args, entry.path, block=instance, remap=entry.remap)
+            layer = self.add_item(kind, type_name, item_args, entry.path, block=instance, remap=entry.remap)
+            if layer is None:
+                continue
             inner = layer.name or _free_name(to_snake_case(type_name), scope)
             if layer.name and layer.name in scope:
                 self.report(Code.DUPLICATE_NAME, entry.path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
@@ -267,7 +379,7 @@ class _Lowering:
             elif kind == "shared":
                 items.append(_SharedUse(args, path))
             else:
-                items.append(self.add_layer(kind, type_name, args, path))
+                items.append(self.add_item(kind, type_name, args, path))
         items = [self.add_shared(item, items) if isinstance(item, _SharedUse) else item for item in items]
         for item in items:
             explicit = item.args.get("name") if isinstance(item, (_BlockUse, _InputUse)) else getattr(item, "name", None)
@@ -366,7 +478,8 @@ class _Lowering:
                 self.report(Code.UNKNOWN_KEY, path + (key,), label, f"unknown key '{key}' for Shared (it takes layer, inputs and name)."
                             + did_you_mean(key, SHARED_KEYS), True)
         target = args.get("layer")
-        owners = {item.name: item for item in items if isinstance(item, _Layer) and item.name and not item.shares}
+        owners = {item.name: item for item in items if isinstance(item, _Layer) and item.name and not item.shares
+                  and item.expression is None}
         if not isinstance(target, str) or target not in owners:
             hint = did_you_mean(target, owners) if isinstance(target, str) else ""
             self.report(Code.UNKNOWN_REFERENCE, path + ("layer",) if "layer" in args else path, label,
@@ -427,6 +540,8 @@ class _Lowering:
                 self.claim(layer.name, layer.path + (layer.cls.name,), layer.label)
                 layer.refs = [self._block_ref(ref, source, layer.scope) for ref in layer.refs]
                 layer.refs = [ref for ref in layer.refs if ref is not None]
+                layer.call_refs = {key: [self._block_ref(r, source, layer.scope) for r in value] if isinstance(value, list)
+                                   else self._block_ref(value, source, layer.scope) for key, value in layer.call_refs.items()}
                 self.layers.append(layer)
             if layers:
                 output = source = self.aliases[instance] = layers[-1].name
@@ -436,39 +551,31 @@ class _Lowering:
 
     @staticmethod
     def _block_ref(ref: str, source: str | None, scope: dict):
-        """A reference written inside a block, as a final name (None: the instance has no input)."""
-        if ref == BLOCK_INPUT:
-            return source
-        return scope[ref] if ref in scope else _Unknown(ref, scope)
+        """A reference written inside a block, as a final name (None: the instance has no input); `lstm[1]` keeps its index."""
+        indexed = _INDEXED.fullmatch(ref)
+        name, index = (indexed.group(1), f"[{indexed.group(2)}]") if indexed else (ref, "")
+        if name == BLOCK_INPUT:
+            return None if source is None else source + index
+        return scope[name] + index if name in scope else _Unknown(ref, scope)
 
     def finish(self, inputs: list[InputNode], last: str | None) -> Graph | None:
         known = {i.name for i in inputs} | {layer.name for layer in self.layers} | set(self.aliases)
         consumers: dict[str, int] = {}
         for layer in self.layers:
-            resolved, broken = [], False
-            for ref in layer.refs:
-                ref_path = layer.path + (SHARED if layer.shares else layer.cls.name, "inputs")
-                if isinstance(ref, _Unknown):
-                    self.report(Code.UNKNOWN_REFERENCE, ref_path, layer.label, f"unknown input '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
-                    broken = True
-                    continue
-                indexed = _INDEXED.fullmatch(ref)
-                name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
-                if name not in known:
-                    self.report(Code.UNKNOWN_REFERENCE, ref_path, layer.label, f"unknown input '{name}'." + did_you_mean(name, sorted(known)), False)
-                    broken = True
-                    continue
-                target = self.aliases.get(name, name)
-                consumers[target] = consumers.get(target, 0) + 1
-                resolved.append(Ref(target, index))
-            layer.refs = resolved
-            self.broken_references |= broken
-            if not broken:  # with a reference missing, its count of inputs says nothing
+            type_key = SHARED if layer.shares else layer.cls.name
+            resolve = _Resolver(self, layer, known, consumers)
+            layer.refs = [ref for ref in (resolve(r, layer.path + (type_key, layer.refs_key)) for r in layer.refs) if ref]
+            for key, value in list(layer.call_refs.items()):
+                at = layer.path + (type_key, CALL, key)
+                refs = [resolve(r, at) for r in (value if isinstance(value, list) else [value])]
+                layer.call_refs[key] = tuple(refs) if isinstance(value, list) else refs[0]
+            self.broken_references |= resolve.broken
+            if not resolve.broken:  # with a reference missing, its count of inputs says nothing
                 self.check_arity(layer)
 
         outputs = self.resolve_outputs(known, last)
-        for name in outputs:
-            consumers[name] = consumers.get(name, 0) + 1
+        for ref in outputs:
+            consumers[ref.name] = consumers.get(ref.name, 0) + 1
         # A misspelt reference was meant to use something: "goes nowhere" and "not used" would be its echo.
         quiet = self.broken_references
         for node in () if quiet else inputs:
@@ -483,8 +590,9 @@ class _Lowering:
         if order is None:
             return None
         nodes = tuple(_node(layer) for layer in order)
-        return Graph(tuple(inputs), nodes, tuple(outputs), sequential=_is_chain(inputs, nodes, outputs),
-                     blocks=tuple(self.blocks.values()), instances=tuple(self.instances))
+        return Graph(tuple(inputs), nodes, tuple(ref.name for ref in outputs), sequential=_is_chain(inputs, nodes, outputs),
+                     blocks=tuple(self.blocks.values()), instances=tuple(self.instances), 
+                     output_refs=tuple(outputs) if any(ref.index is not None for ref in outputs) else ())
 
     def report_dead_ends(self, unused: list[_Layer]) -> None:
         """Layers whose output goes nowhere, once per item written: a block's layer in every copy is one mistake."""
@@ -512,28 +620,30 @@ class _Lowering:
                         f"{layer.cls.name} takes {expected} input{'s' if (high or 2) > 1 else ''}; received {count}"
                         f" ({', '.join(map(str, layer.refs))})", False)
 
-    def resolve_outputs(self, known: set, last: str | None) -> list[str]:
+    def resolve_outputs(self, known: set, last: str | None) -> list[Ref]:
         declared = self.model.outputs
         if declared is None:
-            return [last] if last else []
+            return [Ref(last)] if last else []
         names = [declared] if isinstance(declared, str) else list(declared)
         outputs = []
-        for k, name in enumerate(names):
+        for k, written in enumerate(names):
             path = ("model", "outputs") if isinstance(declared, str) else ("model", "outputs", k)
+            indexed = _INDEXED.fullmatch(written)
+            name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (written, None)
             if name not in known:
                 self.report(Code.UNKNOWN_REFERENCE, path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
                 self.broken_references = True
             else:
-                outputs.append(self.aliases.get(name, name))
+                outputs.append(Ref(self.aliases.get(name, name), index))
         return outputs
 
     def topological_order(self, inputs: list[InputNode]) -> list[_Layer] | None:
         """Kahn's algorithm, keeping spec order among ready layers; reports cycles."""
         by_name = {layer.name: layer for layer in self.layers}
-        pending = {layer.name: sum(1 for r in layer.refs if r.name in by_name) for layer in self.layers}
+        pending = {layer.name: sum(1 for r in _all_refs(layer) if r.name in by_name) for layer in self.layers}
         users: dict[str, list[_Layer]] = {}
         for layer in self.layers:
-            for ref in layer.refs:
+            for ref in _all_refs(layer):
                 users.setdefault(ref.name, []).append(layer)
         order, ready = [], [l for l in self.layers if pending[l.name] == 0]
         position = {layer.name: i for i, layer in enumerate(self.layers)}
@@ -554,18 +664,30 @@ class _Lowering:
         return None
 
 
+def _all_refs(layer: _Layer) -> list[Ref]:
+    """A lowered item's references: its inputs, and the tensors among its call arguments."""
+    refs = list(layer.refs)
+    for value in layer.call_refs.values():
+        refs.extend(value if isinstance(value, tuple) else [value])
+    return refs
+
+
 def _node(layer: _Layer) -> LayerNode:
     """The IR node of a lowered item; its arguments stay in the spec's form until `specc.lower.values` describes them."""
+    if layer.expression is not None:
+        return LayerNode(layer.name, OPS_ITEM, OPS, OPS_CLASS.path, {}, tuple(layer.refs), path=layer.path,
+                         block=layer.block, expression=layer.expression)
+    call = {**layer.call, **layer.call_refs}
     if layer.shares:
         return LayerNode(layer.name, layer.cls.name, SHARED_KIND, layer.cls.path, {}, tuple(layer.refs), path=layer.path,
-                         block=layer.block, shares=layer.shares)
+                         block=layer.block, shares=layer.shares, input_names=tuple(layer.input_names), call=call)
     kwargs = dict(layer.args)
     application = layer.cls.kind == APPLICATION
     trainable = kwargs.pop("trainable", True) if application else True
     return LayerNode(layer.name, layer.cls.name, APPLICATION if application else LAYER, layer.cls.path,
                      kwargs, tuple(layer.refs), takes_list=bool(layer.cls.inputs[2]), trainable=trainable is not False,
                      shape_from_input=application and "input_shape" not in kwargs and len(layer.refs) == 1,
-                     path=layer.path, block=layer.block)
+                     path=layer.path, block=layer.block, input_names=tuple(layer.input_names), call=call)
 
 
 def _block_def(block_name: str, block: Block, entries: list) -> BlockDef:
@@ -580,6 +702,31 @@ def _block_def(block_name: str, block: Block, entries: list) -> BlockDef:
             whole = False  # a parameter inside a longer string or a nested value, or naming a layer
         items.append(BlockItem(type_name, bound))
     return BlockDef(block_name, tuple(block.params), dict(block.params), tuple(items), whole)
+
+
+class _Resolver:
+    """Resolves one item's references to final names, counting their consumers; reports those to nothing."""
+
+    def __init__(self, lowering: "_Lowering", layer: _Layer, known: set, consumers: dict):
+        self.lowering, self.layer, self.known, self.consumers = lowering, layer, known, consumers
+        self.broken = False
+
+    def __call__(self, ref: Any, path: tuple) -> Ref | None:
+        report, label = self.lowering.report, self.layer.label
+        what = "tensor" if self.layer.expression is not None else "input"
+        if isinstance(ref, _Unknown):
+            report(Code.UNKNOWN_REFERENCE, path, label, f"unknown {what} '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
+            self.broken = True
+            return None
+        indexed = _INDEXED.fullmatch(ref)
+        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+        if name not in self.known:
+            report(Code.UNKNOWN_REFERENCE, path, label, f"unknown {what} '{name}'." + did_you_mean(name, sorted(self.known)), False)
+            self.broken = True
+            return None
+        target = self.lowering.aliases.get(name, name)
+        self.consumers[target] = self.consumers.get(target, 0) + 1
+        return Ref(target, index)
 
 
 class _Unknown:
@@ -606,17 +753,19 @@ def _find_cycle(stuck: list[_Layer], by_name: dict[str, _Layer]) -> list[str]:
     node = start
     while node not in seen:
         seen.append(node)
-        node = next(r.name for r in by_name[node].refs if r.name in stuck_names)
+        node = next(r.name for r in _all_refs(by_name[node]) if r.name in stuck_names)
     return seen[seen.index(node):]
 
 
 def _is_chain(inputs, nodes, outputs) -> bool:
     """True when keras.Sequential can express the graph: one input, one path, one output."""
-    if len(inputs) > 1 or len(outputs) != 1 or not nodes or outputs[0] != nodes[-1].name:
+    if len(inputs) > 1 or len(outputs) != 1 or not nodes or outputs[0].name != nodes[-1].name:
         return False
     previous = inputs[0].name if inputs else None
+    if outputs[0].index is not None:
+        return False
     for node in nodes:
-        if node.shares or node.inputs != ((Ref(previous),) if previous else ()):
+        if node.shares or node.kind == OPS or node.call or node.input_names or node.inputs != ((Ref(previous),) if previous else ()):
             return False
         previous = node.name
     return True

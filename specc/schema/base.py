@@ -16,6 +16,8 @@ from specc.errors import describe
 
 # A YAML mapping key that names something in the spec: an input, a layer, a block.
 Name = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$", max_length=200)]
+# A layer's output, or one output of a multi-output layer: `encoder`, `lstm[1]`.
+Reference = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*(\[[0-9]{1,4}\])?$", max_length=210)]
 Number = StrictFloat  # strict, yet it takes integers: `loss_weights: {a: 1}` is fine
 # Counts and sizes reach TensorFlow as int64 (shapes, batch sizes, steps, buffers): a larger integer is refused
 # here, located, rather than as an OverflowError or a TensorFlow traceback at run time.
@@ -44,7 +46,7 @@ def _keras_object_shape(value: Any) -> Any:
     ((name, args),) = value.items()
     if not isinstance(name, str):
         raise PydanticCustomError("specc_object_name", f"a class name must be a string; received {name!r}")
-    if args is not None and not isinstance(args, dict):
+    if args is not None and not isinstance(args, dict) and not (name == "ops" and isinstance(args, str)):  # `- ops: "a - b"`
         raise PydanticCustomError(
             "specc_object_arguments", f"{name}: arguments must be a mapping of keyword arguments, like {{units: 10}}; received {describe(args)}")
     return value

@@ -34,7 +34,7 @@ import re
 from typing import Any
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
-from specc.lower.graph import INPUT_ITEMS, SHARED
+from specc.lower.graph import INPUT_ITEMS, OPS_ITEM, SHARED
 from specc.schema import KIND_PLACEHOLDER, SpecDocument
 
 SCHEMA_ID = "https://specc.dev/schemas/specc.schema.json"
@@ -136,11 +136,33 @@ def _arguments_schema(cls: ClassInfo, reserved: dict | None = None) -> dict:
     return arguments
 
 
+TENSOR_NAMES = {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}, {"type": "null"}]}
+
+
+def _layer_reserved(cls: ClassInfo) -> dict:
+    """A layer's specc keys: `name`; `inputs` (by name too, for call()'s tensors); `call` (call()'s other arguments)."""
+    reserved = dict(LAYER_RESERVED)
+    if cls.tensors:
+        by_name = {"type": "object", "additionalProperties": False, "minProperties": 1,
+                   "properties": {name: {"type": "string", "description": f"The tensor passed as call()'s `{name}`."}
+                                  for name in cls.tensors}}
+        reserved["inputs"] = {**LAYER_RESERVED["inputs"], "anyOf": [*LAYER_RESERVED["inputs"]["anyOf"], by_name]}
+    options = {name: ({"type": ["boolean", "null"] if name == "training" else "boolean"} if kind == "bool" else TENSOR_NAMES)
+               for name, kind in (cls.call or {}).items()}
+    reserved["call"] = {"type": "object", "properties": options, "additionalProperties": cls.call_open,
+                        "description": "Keyword arguments of the layer's call(): tensors by name "
+                                       "(initial_state: [\"enc[1]\", \"enc[2]\"]) and flags (use_causal_mask: true)."}
+    return reserved
+
+
 def _class_definitions(catalog: Catalog) -> dict:
-    """The arguments of each Keras class, named `kind.Class`; layers also take specc's `name` and `inputs`."""
-    reserved = {"layer": LAYER_RESERVED, "application": APPLICATION_RESERVED}
-    return {f"{kind}.{name}": _arguments_schema(cls, reserved.get(kind))
-            for kind in ("layer", "application", *OBJECT_KINDS) for name, cls in catalog[kind].classes.items()}
+    """The arguments of each Keras class, named `kind.Class`; layers also take specc's `name`, `inputs` and `call`."""
+    definitions = {}
+    for kind in ("layer", "application", *OBJECT_KINDS):
+        for name, cls in catalog[kind].classes.items():
+            reserved = _layer_reserved(cls) if kind == "layer" else APPLICATION_RESERVED if kind == "application" else None
+            definitions[f"{kind}.{name}"] = _arguments_schema(cls, reserved)
+    return definitions
 
 
 def _specc_item_definitions(input_spec: dict) -> dict:
@@ -160,10 +182,17 @@ def _specc_item_definitions(input_spec: dict) -> dict:
             **{key: {**LAYER_RESERVED[key], "title": f"{key} ({SHARED})"} for key in ("inputs", "name")},
         },
     }
-    return {**inputs, f"specc.{SHARED}": shared}
+    expression = {"type": "string", "title": f"expr ({OPS_ITEM})",
+                  "description": "keras.ops functions by name applied to tensors by name: sqrt(sum(square(a - b), axis=1))."}
+    ops = {
+        "title": OPS_ITEM, "description": "A tensor expression of keras.ops functions, operators and slices on named tensors.",
+        "anyOf": [expression, {"type": "object", "required": ["expr"], "additionalProperties": False, "properties": {
+            "expr": expression, "name": {**LAYER_RESERVED["name"], "title": f"name ({OPS_ITEM})"}}}],
+    }
+    return {**inputs, f"specc.{SHARED}": shared, f"specc.{OPS_ITEM}": ops}
 
 
-SPECC_ITEMS = (*INPUT_ITEMS, SHARED)
+SPECC_ITEMS = (*INPUT_ITEMS, SHARED, OPS_ITEM)
 
 
 def _call_schema(catalog: Catalog, kinds: tuple[str, ...], what: str, specc_items: tuple[str, ...] = ()) -> dict:

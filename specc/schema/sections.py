@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
-from specc.schema.base import (REQUIRED, Callback, LayerItem, Loss, Metric, Name, Number, Optimizer, PositiveInt, Section,
+from specc.schema.base import (REQUIRED, Callback, LayerItem, Loss, Metric, Name, Number, Optimizer, PositiveInt, Reference, Section,
                                Since, exactly_the_integer)
 from specc.schema.data import DataSection
 
@@ -40,7 +40,8 @@ class ModelSection(Section):
     blocks: dict[Name, Block] = Field(default_factory=dict, description="Reusable sub-graphs.")
     layers: list[LayerItem] = Field(min_length=1, description="The layers, in order: each a Keras layer {Class: {arguments}}, "
                                     "a block instance, Input or Shared; each takes the previous item unless it names `inputs`.")
-    outputs: Union[Name, list[Name], None] = Field(None, description="Output layer names; default: the last layer.")
+    outputs: Union[Reference, list[Reference], None] = Field(
+        None, description="Output layer names (`lstm[1]`: one output of a multi-output layer); default: the last layer.")
 
 
 class CompileSection(Section):

@@ -187,6 +187,8 @@ def _humane(error: dict) -> str:
     if error["type"] == "literal_error":
         return f"expected {error['ctx']['expected']}"
     if error["type"] == "string_pattern_mismatch":
+        if "\\[" in error.get("ctx", {}).get("pattern", ""):  # a reference: `lstm[1]`
+            return "expected a layer's name, or one of its outputs as name[index] (letters, digits, '_' and '-')"
         return "expected letters, digits, '_' and '-' only"
     return error["msg"]
 
