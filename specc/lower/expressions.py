@@ -43,7 +43,7 @@ BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv:
 UNARY = {ast.USub: "-", ast.UAdd: "+", ast.Invert: "~"}
 COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
 _CONSTANTS = (int, float, str, bool, type(None), type(Ellipsis))
-_NODE_NAMES = {ast.Attribute: "attribute access", ast.Lambda: "a lambda", ast.ListComp: "a comprehension",
+_NODE_NAMES = {ast.Attribute: "an attribute", ast.Lambda: "a lambda", ast.ListComp: "a comprehension",
                ast.SetComp: "a comprehension", ast.DictComp: "a comprehension", ast.GeneratorExp: "a comprehension",
                ast.BoolOp: "and/or", ast.IfExp: "if/else", ast.Dict: "a mapping", ast.Set: "a set",
                ast.NamedExpr: "an assignment (:=)", ast.Starred: "*unpacking", ast.JoinedStr: "an f-string",
@@ -124,7 +124,8 @@ class _Checker:
     def call(self, node: ast.Call, depth: int) -> OpCall:
         if not isinstance(node.func, ast.Name):
             written = ast.unparse(node.func)
-            what = "a call of " + (f"'{written}'" if len(written) <= 40 else _NODE_NAMES.get(type(node.func), "that"))
+            kind = _NODE_NAMES.get(type(node.func), "an expression")
+            what = f"a call of {kind}" + (f" ('{written}')" if len(written) <= 40 else "")
             raise _refused(node, what, "calls of keras.ops functions, by their bare name: sqrt(x), not ops.sqrt(x)")
         name = node.func.id
         info = self.ops.get(name)

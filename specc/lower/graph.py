@@ -284,11 +284,13 @@ class _Lowering:
         if "expr" not in args:
             self.report(Code.MISSING_KEY, item_path, label, "missing key 'expr': the keras.ops expression, "
                         "e.g. expr: \"sqrt(square(a - b))\"", False)
+            self.broken_references = True
             return None
         try:
             tree, names = parse_expression(args["expr"], self.catalog.ops or {})
         except BadExpression as err:
             self.report(Code.EXPRESSION, item_path + ("expr",), label, f"expr: {err}", False)
+            self.broken_references = True  # the tensors it meant to use would look unused: an echo, not reported
             return None
         return _Layer(OPS_CLASS, {}, name if isinstance(name, str) else None, list(names), path, label, block=block,
                       expression=tree)
