@@ -222,6 +222,8 @@ class BlockDef:
     defaults: Mapping[str, Any]
     items: tuple[BlockItem, ...]
     whole_arguments: bool
+    inputs: tuple[str, ...] = ("input",)  # the names its layers call its inputs
+    outputs: tuple[str, ...] = ()  # its declared outputs; none: its last layer
 
 
 @dataclass(frozen=True)

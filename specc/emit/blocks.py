@@ -66,7 +66,8 @@ def plan(graph: Graph) -> Plan:
         for ref in node.inputs:
             users.setdefault(ref.name, set()).add(node.block)
     blocks = {block.name: block for block in graph.blocks}
-    rejected = {name for name, block in blocks.items() if not block.whole_arguments}
+    # A function of one tensor returning its last layer's: blocks of several inputs or outputs are written out.
+    rejected = {name for name, block in blocks.items() if not block.whole_arguments or len(block.inputs) != 1 or block.outputs}
     for instance in graph.instances:
         layers = [nodes[name] for name in instance.nodes]
         first = position[instance.nodes[0]] if instance.nodes else 0

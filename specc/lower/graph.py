@@ -132,7 +132,9 @@ class _Lowering:
         self.instances: list[BlockInstance] = []
         self.layers: list[_Layer] = []
         self.taken: dict[str, str] = {}  # final name -> what took it, for messages
-        self.aliases: dict[str, str] = {}  # block instance name -> its output layer
+        self.aliases: dict[str, Any] = {}  # block instance name -> its output (a list: its outputs)
+        self.expanding: list[str] = []  # the blocks being expanded, outermost first: a cycle is an error
+        self.expanded = 0  # layers made by block copies so far
         self.counters: dict[str, int] = {}
         self.duplicates = False  # with two layers of one name, references (and cycles) mean nothing
         self.broken_references = False  # a reference to nothing: what it was meant to use looks unused
@@ -182,10 +184,6 @@ class _Lowering:
         if type_name == SHARED and in_block is None:
             return "shared", type_name, args
         if type_name in blocks:
-            if in_block is not None:
-                self.report(Code.BLOCK_USE, path + (type_name,), f"{label} ({type_name})",
-                            f"blocks cannot contain block instances (block '{in_block}' uses '{type_name}')", True)
-                return None
             return "block", type_name, args
         if type_name == OPS_ITEM:
             return "ops", type_name, args
@@ -320,34 +318,163 @@ class _Lowering:
 
     # -- blocks ----------------------------------------------------------------
 
-    def expand_block(self, block_name: str, block: Block, args: dict, path: tuple, instance: str) -> list[_Layer]:
-        """One copy of a block: its layers with parameters substituted, named and scoped by `instance`."""
+    def expand_block(self, block_name: str, block: Block, args: dict, path: tuple, instance: str,
+                     sources: dict[str, Any]) -> tuple[list[_Layer], Any]:
+        """One copy of a block: its layers, named `instance`_<local name>, and its output(s).
+
+        `sources` maps the block's inputs to what the instance gives them: `_Final` names of the
+        model, or names of the block around this one (a block used inside a block), which that
+        block resolves. The layers come back with every reference resolved as far as this block
+        can; the output is a reference, or a list of them for a block with several outputs.
+        """
         where = f"{dotted(path[:-1])} ({block_name})"
         values, origins = instance_values(block_name, block, args, path, where, self.report)
-        scope = {BLOCK_INPUT: BLOCK_INPUT}  # block-local name -> final name
-        previous = BLOCK_INPUT  # an item's default input: the item before it
+        names = block_inputs(block)
+        scope: dict[str, Any] = {}  # block-local name -> its final reference (a list: a nested block's outputs)
+        previous = names[0] if len(names) == 1 else None  # an item's default input: the item before it
         layers: list[_Layer] = []
         entries = instantiate(block_name, block, values, origins, self.params, self.report)
         if block_name not in self.blocks:
             self.blocks[block_name] = _block_def(block_name, block, entries)
+        self.expanding.append(block_name)
         for entry in entries:
             parsed = self.parse_item(entry.item, entry.path, self.model.blocks, in_block=block_name)
             if parsed is None:
                 continue
             kind, type_name, item_args = parsed
+            label = f"{dotted(entry.path)} ({type_name})"
+            if kind == "block":
+                local = item_args.get("name") if isinstance(item_args.get("name"), str) else _free_name(
+                    to_snake_case(type_name), {**scope, **dict.fromkeys(names)})
+                if local in scope or local in names:
+                    self.report(Code.DUPLICATE_NAME, entry.path + (type_name, "name"), label, f"duplicate name '{local}' in block '{block_name}'", False)
+                given = self.instance_sources(type_name, item_args, entry.path + (type_name,), label, previous, [])
+                nested, output = self.expand_copies(type_name, item_args, entry.path + (type_name,), label,
+                                                    f"{instance}_{local}", given)
+                layers.extend(nested)
+                scope[local] = output
+                previous = local
+                continue
             layer = self.add_item(kind, type_name, item_args, entry.path, block=instance, remap=entry.remap)
             if layer is None:
                 continue
-            inner = layer.name or _free_name(to_snake_case(type_name), scope)
-            if layer.name and layer.name in scope:
-                self.report(Code.DUPLICATE_NAME, entry.path + (type_name, "name"), layer.label, f"duplicate name '{layer.name}' in block '{block_name}'", False)
+            inner = layer.name or _free_name(to_snake_case(type_name), {**scope, **dict.fromkeys(names)})
+            if inner in scope or inner in names:
+                self.report(Code.DUPLICATE_NAME, entry.path + (type_name, "name"), layer.label, f"duplicate name '{inner}' in block '{block_name}'", False)
             if layer.refs is None:
-                layer.refs = [previous]
+                layer.refs = [previous] if previous is not None else self.no_previous(
+                    entry.path + (type_name,), layer.label, [], what="layer", block=(block_name, names))
             previous = inner
-            scope[inner] = layer.name = f"{instance}_{inner}"
-            layer.scope = scope
+            layer.name = f"{instance}_{inner}"
+            scope[inner] = _Final(layer.name)
             layers.append(layer)
-        return layers
+            self.expanded += 1
+        self.expanding.pop()
+        resolve = _BlockScope(sources, scope)
+        for layer in layers:
+            layer.refs = [ref for ref in map(resolve, layer.refs) if ref is not None]
+            layer.call_refs = {key: [resolve(r) for r in value] if isinstance(value, list) else resolve(value)
+                               for key, value in layer.call_refs.items()}
+        declared = block.outputs if block.outputs is not None else [previous] if previous is not None else []
+        outputs = [resolve(ref) for ref in ([declared] if isinstance(declared, str) else declared)]
+        for k, ref in enumerate(outputs):
+            if isinstance(ref, _Unknown):
+                at = ("model", "blocks", block_name, "outputs") + ((k,) if isinstance(block.outputs, list) else ())
+                self.report(Code.UNKNOWN_REFERENCE, at, f"model.blocks.{block_name}.outputs", f"unknown output '{ref.name}' "
+                            "in this block." + did_you_mean(ref.name, ref.scope), False)
+                self.broken_references = True
+        outputs = [ref for ref in outputs if not isinstance(ref, _Unknown)]
+        return layers, (outputs[0] if len(outputs) == 1 else outputs or None)
+
+    def instance_sources(self, block_name: str, args: dict, item_path: tuple, label: str, previous: Any,
+                         inputs: list) -> dict[str, Any] | None:
+        """What an instance gives each of the block's inputs: `inputs:` as a list in order or a mapping by
+        name, else the item before (a block of one input); None after reporting."""
+        names = block_inputs(self.model.blocks[block_name])
+        refs = args.get("inputs")
+        if refs is None:
+            if len(names) == 1 and previous is not None:
+                return {names[0]: previous}
+            if len(names) == 1 and not inputs:
+                return {names[0]: None}  # a deferred Sequential model
+            self.no_previous(item_path, label, inputs, what="block", block=(block_name, names))
+            return None
+        if isinstance(refs, dict):
+            unknown = [key for key in refs if key not in names]
+            for key in unknown:
+                self.report(Code.UNKNOWN_REFERENCE, item_path + ("inputs", key), label, f"block '{block_name}' has no input "
+                            f"'{key}' (its inputs: {', '.join(names)})." + did_you_mean(key, names), True)
+            missing = [name for name in names if name not in refs]
+            if missing:
+                self.report(Code.INPUT_COUNT, item_path + ("inputs",), label, f"block '{block_name}' needs its input"
+                            f"{'s' * (len(missing) > 1)} {', '.join(missing)} too", False)
+            bad = [key for key, ref in refs.items() if not isinstance(ref, str)]
+            for key in bad:
+                self.report(Code.WRONG_TYPE, item_path + ("inputs", key), label, f"inputs.{key}: expected a layer or input "
+                            f"name; received {describe(refs[key])}", False)
+            return None if unknown or missing or bad else dict(refs)
+        listed = self.read_refs(args, item_path, label)
+        if not listed:
+            return None
+        if len(listed) != len(names):
+            self.report(Code.INPUT_COUNT, item_path + ("inputs",), label, f"block '{block_name}' takes {len(names)} input"
+                        f"{'s' * (len(names) > 1)} ({', '.join(names)}); received {len(listed)}", False)
+            return None
+        return dict(zip(names, listed))
+
+    def expand_copies(self, block_name: str, args: dict, item_path: tuple, label: str, base: str | None,
+                      sources: dict[str, Any] | None, explicit: str | None = None) -> tuple[list[_Layer], Any]:
+        """Every copy of one instance (`repeat`), each fed by the one before; (their layers, the last output).
+
+        `base` names the instance inside a block (`outer_inner`); at the model's top level it is None and
+        copies get the instance's name or an automatic one, claimed like layer names.
+        """
+        block = self.model.blocks[block_name]
+        if block_name in self.expanding:
+            cycle = " -> ".join([*self.expanding[self.expanding.index(block_name):], block_name])
+            self.report(Code.BLOCK_USE, item_path, label, f"blocks that use each other in a cycle: {cycle}", False)
+            return [], None
+        repeat = args.get("repeat", 1)
+        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
+            self.report(Code.BAD_VALUE, item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
+            repeat = 1
+        names = block_inputs(block)
+        if repeat > 1 and len(names) != 1:
+            self.report(Code.BLOCK_USE, item_path + ("repeat",), label, f"repeat chains copies of a block of one input; "
+                        f"'{block_name}' takes {len(names)}", False)
+            repeat = 1
+        if "name" in args and not isinstance(args["name"], str):
+            self.report(Code.WRONG_TYPE, item_path + ("name",), label, f"name: expected a string; received {describe(args['name'])}", False)
+        layers: list[_Layer] = []
+        output = None
+        for copy in range(repeat):
+            if self.expanded + len(block.layers) > MAX_LAYERS:
+                # Like an alias bomb: a few characters must not expand into an unbounded model.
+                self.report(Code.BLOCK_USE, item_path + (("repeat",) if "repeat" in args else ()), label,
+                            f"the copies of '{block_name}' make the model larger than {MAX_LAYERS:,} layers", False)
+                return layers, None
+            if base is not None:
+                instance = base if repeat == 1 else f"{base}_{copy + 1}"
+            elif explicit:
+                instance = explicit if repeat == 1 else f"{explicit}_{copy + 1}"
+            else:
+                instance = self.auto_name(to_snake_case(block_name))
+            if base is None:
+                self.claim(instance, item_path + (("name",) if explicit else ()), label)
+            copy_layers, output = self.expand_block(block_name, block, args, item_path, instance,
+                                                    sources if sources is not None else dict.fromkeys(names))
+            values = {param: args.get(param, default) for param, default in block.params.items()}
+            self.instances.append(BlockInstance(instance, block_name, values, tuple(layer.name for layer in copy_layers)))
+            layers.extend(copy_layers)
+            if base is None:
+                self.aliases[instance] = output
+            if copy + 1 < repeat:
+                if isinstance(output, list) or output is None:
+                    self.report(Code.BLOCK_USE, item_path + ("repeat",), label, f"repeat chains copies: '{block_name}' "
+                                "must give one output", False)
+                    break
+                sources = {names[0]: output}
+        return layers, output
 
     # -- the whole model -------------------------------------------------------
 
@@ -494,71 +621,39 @@ class _Lowering:
         return _Layer(owner.cls, {}, name if isinstance(name, str) else None, self.read_refs(args, path, label),
                       use.path, f"{label} of '{target}'", shares=target)
 
-    def no_previous(self, path: tuple, label: str, inputs: list[InputNode], what: str = "layer") -> list[str]:
+    def no_previous(self, path: tuple, label: str, inputs: list[InputNode], what: str = "layer",
+                    block: tuple | None = None) -> list[str]:
         """The inputs of a first item that names none: fine with no model input (a deferred
-        Sequential model), ambiguous with several."""
+        Sequential model), ambiguous with several. `block`: (name, inputs) of the block it is in, or is."""
+        if block is not None and len(block[1]) > 1:
+            self.report(Code.AMBIGUOUS_INPUT, path, label, f"block '{block[0]}' has {len(block[1])} inputs "
+                        f"({', '.join(block[1])}): say which this {what} takes with `inputs:`", False)
+            return []
         if len(inputs) > 1:
             names = ", ".join(i.name for i in inputs)
             self.report(Code.AMBIGUOUS_INPUT, path, label, f"the model has {len(inputs)} inputs ({names}): say which this {what} takes with `inputs:`", False)
         return []
 
     def add_instances(self, use: _BlockUse, prev: str | None, inputs) -> str | None:
-        """Every copy of one block instance item; returns the name of its output."""
+        """Every copy of one block instance item of model.layers; returns the name its output goes by."""
         block_name, args = use.block, use.args
-        block = self.model.blocks[block_name]
         label = f"{dotted(use.path)} ({block_name})"
         item_path = use.path + (block_name,)
-        repeat = args.get("repeat", 1)
-        if not isinstance(repeat, int) or isinstance(repeat, bool) or repeat < 1:
-            self.report(Code.BAD_VALUE, item_path + ("repeat",), label, f"repeat: expected a positive integer; received {describe(repeat)}", False)
-            repeat = 1
-        if len(self.layers) + repeat * len(block.layers) > MAX_LAYERS:
-            # Like an alias bomb: a few characters must not expand into an unbounded model.
-            self.report(Code.BLOCK_USE, item_path + ("repeat",), label, f"repeat: {repeat:,} copies of '{block_name}' make the model "
-                        f"larger than {MAX_LAYERS:,} layers", False)
-            return None
-        if "name" in args and not isinstance(args["name"], str):
-            self.report(Code.WRONG_TYPE, item_path + ("name",), label, f"name: expected a string; received {describe(args['name'])}", False)
-        refs = self.read_refs(args, item_path, label)
-        if refs is not None and len(refs) != 1:
-            if refs:
-                self.report(Code.INPUT_COUNT, item_path + ("inputs",), label, f"a block instance takes one input; received {len(refs)}", False)
-            refs = []
-        if refs is None and prev is None:
-            refs = self.no_previous(item_path, label, inputs, what="block")
-        source = refs[0] if refs else (prev if refs is None else None)
+        given = self.instance_sources(block_name, args, item_path, label, prev, inputs)
+        sources = None if given is None else {name: None if ref is None else _Final(ref) for name, ref in given.items()}
         explicit = args.get("name") if isinstance(args.get("name"), str) else None
-        output = None
-        for copy in range(repeat):
-            if explicit:
-                instance = explicit if repeat == 1 else f"{explicit}_{copy + 1}"
-            else:
-                instance = self.auto_name(to_snake_case(block_name))
-            self.claim(instance, item_path + (("name",) if explicit else ()), label)
-            layers = self.expand_block(block_name, block, args, item_path, instance)
-            values = {param: args.get(param, default) for param, default in block.params.items()}
-            self.instances.append(BlockInstance(instance, block_name, values, tuple(layer.name for layer in layers)))
-            for layer in layers:
-                self.claim(layer.name, layer.path + (layer.cls.name,), layer.label)
-                layer.refs = [self._block_ref(ref, source, layer.scope) for ref in layer.refs]
-                layer.refs = [ref for ref in layer.refs if ref is not None]
-                layer.call_refs = {key: [self._block_ref(r, source, layer.scope) for r in value] if isinstance(value, list)
-                                   else self._block_ref(value, source, layer.scope) for key, value in layer.call_refs.items()}
-                self.layers.append(layer)
-            if layers:
-                output = source = self.aliases[instance] = layers[-1].name
-        if explicit and repeat > 1 and output is not None:
+        layers, output = self.expand_copies(block_name, args, item_path, label, None, sources, explicit)
+        for layer in layers:
+            self.claim(layer.name, layer.path + (layer.cls.name,), layer.label)
+            self.layers.append(layer)
+        if output is None or not layers:
+            return None
+        copies = [instance.name for instance in self.instances if instance.nodes and instance.nodes[-1] in
+                  {layer.name for layer in layers}]
+        name = explicit or (copies[-1] if copies else None)
+        if explicit and explicit not in self.aliases:  # `repeat`: the instance's name is its last copy's output
             self.aliases[explicit] = output
-        return output
-
-    @staticmethod
-    def _block_ref(ref: str, source: str | None, scope: dict):
-        """A reference written inside a block, as a final name (None: the instance has no input); `lstm[1]` keeps its index."""
-        indexed = _INDEXED.fullmatch(ref)
-        name, index = (indexed.group(1), f"[{indexed.group(2)}]") if indexed else (ref, "")
-        if name == BLOCK_INPUT:
-            return None if source is None else source + index
-        return scope[name] + index if name in scope else _Unknown(ref, scope)
+        return name
 
     def finish(self, inputs: list[InputNode], last: str | None) -> Graph | None:
         known = {i.name for i in inputs} | {layer.name for layer in self.layers} | set(self.aliases)
@@ -622,10 +717,34 @@ class _Lowering:
                         f"{layer.cls.name} takes {expected} input{'s' if (high or 2) > 1 else ''}; received {count}"
                         f" ({', '.join(map(str, layer.refs))})", False)
 
+    def through_aliases(self, name: str, index: int | None) -> tuple[Ref | None, str | None]:
+        """`name[index]` as a node's output: a block instance's name stands for its output(s)."""
+        if name not in self.aliases:
+            return Ref(name, index), None
+        output = self.aliases[name]
+        if isinstance(output, list):
+            if index is None or index >= len(output):
+                listed = ", ".join(f"'{name}[{k}]'" for k in range(len(output)))
+                return None, f"block instance '{name}' gives {len(output)} outputs: pick one ({listed})"
+            output, index = output[index], None
+        if output is None:
+            return None, f"block instance '{name}' has no output"
+        indexed = _INDEXED.fullmatch(output)
+        target, inner = (indexed.group(1), int(indexed.group(2))) if indexed else (output, None)
+        if inner is not None and index is not None:
+            return None, f"'{name}' is one output, '{output}': it has no '[{index}]'"
+        return Ref(target, inner if inner is not None else index), None
+
     def resolve_outputs(self, known: set, last: str | None) -> list[Ref]:
         declared = self.model.outputs
         if declared is None:
-            return [Ref(last)] if last else []
+            if not last:
+                return []
+            resolved, problem = self.through_aliases(last, None)
+            if problem:  # the last item, a block instance of several outputs
+                self.report(Code.UNKNOWN_REFERENCE, ("model", "layers"), "model.outputs", f"{problem} in model.outputs", False)
+                return []
+            return [resolved]
         names = [declared] if isinstance(declared, str) else list(declared)
         outputs = []
         for k, written in enumerate(names):
@@ -636,7 +755,12 @@ class _Lowering:
                 self.report(Code.UNKNOWN_REFERENCE, path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
                 self.broken_references = True
             else:
-                outputs.append(Ref(self.aliases.get(name, name), index))
+                resolved, problem = self.through_aliases(name, index)
+                if problem:
+                    self.report(Code.UNKNOWN_REFERENCE, path, "model.outputs", problem, False)
+                    self.broken_references = True
+                else:
+                    outputs.append(resolved)
         return outputs
 
     def topological_order(self, inputs: list[InputNode]) -> list[_Layer] | None:
@@ -703,7 +827,9 @@ def _block_def(block_name: str, block: Block, entries: list) -> BlockDef:
         if entry.partial or len(bound) != len(entry.bound) or {"name", "inputs"} & set(bound):
             whole = False  # a parameter inside a longer string or a nested value, or naming a layer
         items.append(BlockItem(type_name, bound))
-    return BlockDef(block_name, tuple(block.params), dict(block.params), tuple(items), whole)
+    outputs = () if block.outputs is None else (block.outputs,) if isinstance(block.outputs, str) else tuple(block.outputs)
+    return BlockDef(block_name, tuple(block.params), dict(block.params), tuple(items), whole,
+                    inputs=tuple(block_inputs(block)), outputs=outputs)
 
 
 class _Resolver:
@@ -726,17 +852,56 @@ class _Resolver:
             report(Code.UNKNOWN_REFERENCE, path, label, f"unknown {what} '{name}'." + did_you_mean(name, sorted(self.known)), False)
             self.broken = True
             return None
-        target = self.lowering.aliases.get(name, name)
-        self.consumers[target] = self.consumers.get(target, 0) + 1
-        return Ref(target, index)
+        resolved, problem = self.lowering.through_aliases(name, index)
+        if problem:
+            report(Code.UNKNOWN_REFERENCE, path, label, problem, False)
+            self.broken = True
+            return None
+        self.consumers[resolved.name] = self.consumers.get(resolved.name, 0) + 1
+        return resolved
 
 
 class _Unknown:
     """A reference inside a block to a name the block does not define."""
 
-    def __init__(self, name: str, scope: dict):
+    def __init__(self, name: str, scope):
         self.name = name
         self.scope = tuple(scope)
+
+
+class _Final(str):
+    """A reference resolved to the model's namespace (a layer, a model input, a top-level instance)."""
+
+
+def block_inputs(block: Block) -> list[str]:
+    """The names a block's layers call its inputs: `input`, unless the block declares its own."""
+    return list(block.inputs) if block.inputs else [BLOCK_INPUT]
+
+
+class _BlockScope:
+    """Resolves a reference written in one copy of a block: to an input's source, or a local name's final one."""
+
+    def __init__(self, sources: dict[str, Any], scope: dict[str, Any]):
+        self.sources, self.scope = sources, scope
+
+    def __call__(self, ref: Any) -> Any:
+        if ref is None or isinstance(ref, (_Final, _Unknown)):
+            return ref  # resolved already (by a block inside this one), or reported
+        indexed = _INDEXED.fullmatch(ref)
+        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+        if name in self.sources:
+            source = self.sources[name]  # a final name, or one of the block around this one
+            if source is None or index is None:
+                return source
+            return type(source)(f"{source}[{index}]")
+        if name in self.scope:
+            target = self.scope[name]
+            if isinstance(target, list):  # a block inside this one with several outputs
+                return target[index] if index is not None and index < len(target) else _Unknown(ref, self.scope)
+            if target is None:
+                return None  # a block inside this one that failed, already reported
+            return target if index is None else _Final(f"{target}[{index}]")
+        return _Unknown(ref, [*self.sources, *self.scope])
 
 
 def _free_name(base: str, taken: dict) -> str:

@@ -31,6 +31,12 @@ class Block(Section):
         description=f"Parameters with their defaults, used as ${{name}} in the block; {REQUIRED!r} marks one without a default.",
     )
     layers: list[LayerItem] = Field(min_length=1, description="The block's layers; `input` names the block's input.")
+    inputs: Annotated[Union[list[Name], None], Since(2)] = Field(
+        None, min_length=1, description="The names its layers call the block's inputs, in the order an instance gives "
+                                        "them; default: one, `input`.")
+    outputs: Annotated[Union[Reference, list[Reference], None], Since(2)] = Field(
+        None, description="The layer(s) whose output(s) the block gives (`name[i]` for one output of a layer); "
+                          "default: its last layer.")
 
 
 class ModelSection(Section):
