@@ -81,7 +81,7 @@ class InputNode:
     path: tuple = ()  # where the spec declares it
 
 
-LAYER, APPLICATION, SHARED, OPS = "layer", "application", "shared", "ops"  # the kinds of LayerNode, which backends dispatch on
+LAYER, APPLICATION, SHARED, OPS, MODEL = "layer", "application", "shared", "ops", "model"  # the kinds of LayerNode, which backends dispatch on
 
 
 # -- tensor expressions (an `ops` item: specc.lower.expressions) -------------------------
@@ -166,8 +166,9 @@ class LayerNode:
 
     `kind` is `layer`, `application` (a keras.applications function: its
     `trainable` is set on the model it returns), `shared` (the layer of node
-    `shares`, applied again with the same weights) or `ops` (no layer: the
-    `expression` of keras.ops calls applied to `inputs`).
+    `shares`, applied again with the same weights), `ops` (no layer: the
+    `expression` of keras.ops calls applied to `inputs`) or `model` (a block
+    instance made one `keras.Model` of the `submodel` graph, named `name`).
     `input_names`, when set, are the call parameters `inputs` are passed as
     (`query`, `value`); `call` holds call()'s other keyword arguments, each a
     constant, a `Ref` or a tuple of `Ref`s. `kwargs` are the
@@ -191,6 +192,7 @@ class LayerNode:
     input_names: tuple[str, ...] = ()  # inputs passed by name: layer(query=..., value=...)
     call: Mapping[str, Any] = field(default_factory=dict)  # call()'s keyword arguments: constants and Refs
     expression: Any = None  # OPS: the Expression
+    submodel: Any = None  # MODEL: the Graph of a block made one keras.Model (its inputs' shapes: those it is applied to)
 
     def references(self) -> tuple[Ref, ...]:
         """Every Ref the node uses: its inputs, then those among its call arguments."""

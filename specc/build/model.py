@@ -26,7 +26,7 @@ from specc.build.keras import (Refused, fresh_operation_names, import_keras, ker
 from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted, split_where
 from specc.build.expressions import SeveralOutputs, evaluate
-from specc.ir import APPLICATION, LAYER, OPS, SHARED, Graph, InputNode, LayerNode, Ref, Spec
+from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, Graph, InputNode, LayerNode, Ref, Spec
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -102,9 +102,9 @@ def _located(spec: Spec, code: Code, message: str, path: tuple, where: str) -> S
 class _Builder:
     """Creates and calls the graph's layers; `functional` dispatches on each node's kind."""
 
-    def __init__(self, spec: Spec, keras):
+    def __init__(self, spec: Spec, keras, graph: Graph | None = None):
         self.spec = spec
-        self.graph: Graph = spec.graph
+        self.graph: Graph = graph or spec.graph  # a block made one keras.Model: its own graph
         self.keras = keras
         self.by_name = {node.name: node for node in self.graph.layers}
         self.layers: dict[str, Any] = {}  # node name -> its Keras layer (a shared node: its owner's)
@@ -115,7 +115,20 @@ class _Builder:
 
     def make_layer(self, node: LayerNode, upstream: list | None = None):
         """A new Keras layer (or keras.applications model) for a `layer` or `application` node."""
-        return (self.make_application if node.kind == APPLICATION else self.make_plain_layer)(node, upstream)
+        make = {APPLICATION: self.make_application, MODEL: self.make_submodel}.get(node.kind, self.make_plain_layer)
+        return make(node, upstream)
+
+    def make_submodel(self, node: LayerNode, upstream: list | None = None):
+        """A `model` node's keras.Model: the block's layers on inputs shaped like the tensors it is first applied to."""
+        graph = node.submodel
+        inputs = {}
+        for declared, tensor in zip(graph.inputs, upstream or ()):
+            try:
+                inputs[declared.name] = self.keras.Input(shape=tuple(tensor.shape[1:]), dtype=tensor.dtype, name=declared.name)
+            except Exception as err:
+                raise self.error(Code.KERAS_REFUSED, node, f"Keras cannot create the sub-model's input "
+                                 f"'{declared.name}': {keras_message(err)}", at="inputs") from None
+        return _Builder(self.spec, self.keras, graph).functional(inputs=inputs, name=node.name)
 
     def make_plain_layer(self, node: LayerNode, upstream: list | None = None):
         args = self.arguments(node)
@@ -228,11 +241,14 @@ class _Builder:
             self.check_built(tensors)
         return model
 
-    def functional(self, check_only: bool = False):
+    def functional(self, check_only: bool = False, inputs: dict | None = None, name: str | None = None):
+        """The functional model of the graph; `inputs`: its input tensors, made already (a sub-model's)."""
         keras = self.keras
-        tensors: dict[str, Any] = {node.name: self.input_tensor(node) for node in self.graph.inputs}
+        tensors: dict[str, Any] = dict(inputs) if inputs is not None else {
+            node.name: self.input_tensor(node) for node in self.graph.inputs}
         self.tensors = tensors
-        apply = {LAYER: self.apply_new, APPLICATION: self.apply_new, SHARED: self.apply_shared, OPS: self.apply_expression}
+        apply = {LAYER: self.apply_new, APPLICATION: self.apply_new, SHARED: self.apply_shared, OPS: self.apply_expression,
+                 MODEL: self.apply_new}
         for node in self.graph.layers:
             # An expression takes its tensors as they are: `enc[1]` is a subscript in it, of a list or of a tensor.
             inputs = [tensors[ref.name] if node.kind == OPS else self.tensor(node, ref, tensors) for ref in node.inputs]
@@ -252,7 +268,7 @@ class _Builder:
             return keras.Model(
                 inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
                 outputs=outputs[0] if len(outputs) == 1 else outputs,
-                name=self.spec.name,
+                name=name or self.spec.name,
             )
         except Exception as err:
             raise self.model_error(err) from None

@@ -18,7 +18,7 @@ from typing import Any
 from specc.emit import blocks as emit_blocks
 from specc.emit.expressions import expression_source
 from specc.emit.source import INDENT, LINE_LIMIT, Raw, call_source, file_expression, identifier, literal, source, wrapped
-from specc.ir import APPLICATION, LAYER, OPS, SHARED, File, Graph, InputNode, LayerNode, Ref, Spec
+from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, File, Graph, InputNode, LayerNode, Ref, Spec
 
 
 @dataclass
@@ -57,6 +57,8 @@ class _Writer:
 
     def constructor(self, node: LayerNode, indent: str, upstream: list[str] | None = None, room: int = 0) -> str:
         """The layer's constructor call; `room`: columns the rest of its line takes (`x = ` and `(y)`)."""
+        if node.kind == MODEL:  # a block made one keras.Model: its function, given tensors like its inputs
+            return f"{self.submodel_function(node)}({', '.join(upstream or [])})"
         kwargs = {key: self.value(value) for key, value in node.kwargs.items()}
         if node.kind == APPLICATION:
             if node.shape_from_input and upstream:  # a functional model: the shape of its input, as specc.build does
@@ -88,11 +90,17 @@ class _Writer:
 
     # -- functional, by node kind ------------------------------------------------------------
 
-    def functional(self, name: str) -> None:
-        for node in self.graph.inputs:
-            self.tensors[node.name] = identifier(node.name, self.taken)
-            self.code.lines.append(f"{self.tensors[node.name]} = {input_call(node)}")
-        write = {LAYER: self.layer, APPLICATION: self.application, SHARED: self.shared_layer, OPS: self.expression}
+    def functional(self, name: str, like: list[str] | None = None) -> None:
+        """The functional model's code; `like`: a sub-model's parameters, tensors its inputs take the shape of,
+        and the code then returns the model."""
+        for k, node in enumerate(self.graph.inputs):
+            # A block's default input, `input`, is Python's input(): `inputs`, as Keras's guides write it.
+            self.tensors[node.name] = identifier("inputs" if like and node.name == "input" else node.name, self.taken)
+            made = input_call(node) if like is None else call_source("keras.Input", {
+                "shape": Raw(f"{like[k]}.shape[1:]"), "dtype": Raw(f"{like[k]}.dtype"), "name": node.name}, INDENT)
+            self.code.lines.append(f"{self.tensors[node.name]} = {made}")
+        write = {LAYER: self.layer, APPLICATION: self.application, SHARED: self.shared_layer, OPS: self.expression,
+                 MODEL: self.application}
         for node in self.graph.layers:
             if self.plan.inside(node.name):
                 continue  # made by its block's function
@@ -105,7 +113,7 @@ class _Writer:
                 write[node.kind](node, args)
         inputs = [self.tensors[node.name] for node in self.graph.inputs]
         outputs = [ref_source(ref, self.tensors) for ref in self.graph.output_references]
-        self.code.lines.append("model = " + call_source("keras.Model", {
+        self.code.lines.append(("model = " if like is None else "return ") + call_source("keras.Model", {
             "inputs": Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
             "outputs": Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
             "name": name}, "", room=len(INDENT) + len("model = ")))
@@ -115,6 +123,22 @@ class _Writer:
         self.tensors[last] = identifier(last, self.taken)
         call = emit_blocks.call_source(self.plan.function(instance), instance, args[0] if args else "None")
         self.code.lines.append(f"{self.tensors[last]} = {call}")
+
+    def submodel_function(self, node: LayerNode) -> str:
+        """`def NAME_model(input_like, ...)`: the block instance's keras.Model, written once, returning the model."""
+        function = identifier(f"{node.name}_model", self.taken)
+        taken: set[str] = set()
+        like = [identifier(f"{declared.name}_like", taken) for declared in node.submodel.inputs]
+        code = ModelCode()
+        writer = _Writer(node.submodel, emit_blocks.plan(node.submodel), code, self.script_dir)
+        writer.taken |= taken
+        writer.functional(node.name, like)
+        doc = literal(f"The spec's block {node.type} as one Keras model, for inputs like {', '.join(like)}.")
+        body = [INDENT + doc] + [INDENT + line for text in code.lines for line in text.splitlines()]
+        self.code.functions.extend(code.functions)
+        self.code.functions.append("\n".join([f"def {function}({', '.join(like)}):", *body]))
+        self.code.needs_frozen |= code.needs_frozen
+        return function
 
     def expression(self, node: LayerNode, args: list[str]) -> None:
         """An `ops` node: its expression as keras.ops code, assigned to the node's variable."""

@@ -33,7 +33,7 @@ from specc.lower.expressions import parse_expression
 from specc.catalog.check import Report, split_object, suggest
 from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted, split_where
-from specc.ir import (APPLICATION, IMPLICIT_INPUT, LAYER, OPS, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph,
+from specc.ir import (APPLICATION, IMPLICIT_INPUT, LAYER, MODEL, OPS, SHARED as SHARED_KIND, BlockDef, BlockInstance, BlockItem, Graph,
                       InputNode, LayerNode, Ref)
 from specc.lower.blocks import instance_values, instantiate
 from specc.lower.interpolate import Deferred
@@ -77,6 +77,7 @@ class _Layer:
     call: dict[str, Any] = field(default_factory=dict)  # call()'s constants
     call_refs: dict[str, Any] = field(default_factory=dict)  # call()'s tensors: a reference or a list of them
     expression: Any = None  # an ops item's checked tree
+    submodel: Any = None  # a block instance as one Keras model: its Graph
 
     @property
     def refs_key(self) -> str:
@@ -609,17 +610,67 @@ class _Lowering:
         target = args.get("layer")
         owners = {item.name: item for item in items if isinstance(item, _Layer) and item.name and not item.shares
                   and item.expression is None}
+        owners.update({item.args["name"]: item for item in items if isinstance(item, _BlockUse) and self.model.blocks[item.block].model
+                       and isinstance(item.args.get("name"), str)})
         if not isinstance(target, str) or target not in owners:
             hint = did_you_mean(target, owners) if isinstance(target, str) else ""
             self.report(Code.UNKNOWN_REFERENCE, path + ("layer",) if "layer" in args else path, label,
                         f"layer: expected the name of a layer defined in model.layers; received {describe(target)}.{hint}", False)
             return None
         owner = owners[target]
+        if isinstance(owner, _BlockUse):  # a block as one Keras model: the model applied again
+            inputs = block_inputs(self.model.blocks[owner.block])
+            owner = _Layer(_model_class(owner.block, len(inputs)), {}, target, None, owner.path, "")
         name = args.get("name")
         if "name" in args and not isinstance(name, str):
             self.report(Code.WRONG_TYPE, path + ("name",), label, f"name: expected a string; received {describe(name)}", False)
         return _Layer(owner.cls, {}, name if isinstance(name, str) else None, self.read_refs(args, path, label),
                       use.path, f"{label} of '{target}'", shares=target)
+
+    def add_submodel(self, use: _BlockUse, sources: dict[str, Any] | None, explicit: str | None) -> str | None:
+        """An instance of a `model: true` block: one Keras model of the block's layers, applied to the instance's
+        inputs (and again by `Shared`, with the same weights); its layers keep their names inside it."""
+        block_name, args = use.block, use.args
+        block = self.model.blocks[block_name]
+        label, item_path = f"{dotted(use.path)} ({block_name})", use.path + (block_name,)
+        if args.get("repeat", 1) != 1:
+            self.report(Code.BLOCK_USE, item_path + ("repeat",), label, f"'{block_name}' is one Keras model (model: true): "
+                        "apply it again with Shared, or give the block model: false to repeat its layers", False)
+        names = block_inputs(block)
+        instance = explicit or self.auto_name(to_snake_case(block_name))
+        self.claim(instance, item_path + (("name",) if explicit else ()), label)
+        placeholders = {name: _Final(f"{_SUBMODEL_INPUT}{name}") for name in names}
+        count = len(self.instances)
+        layers, output = self.expand_copies(block_name, {**args, "repeat": 1}, item_path, label, instance, placeholders)
+        del self.instances[count:]  # its layers are the sub-model's, not the model's
+        submodel = self.submodel_graph(block_name, names, layers, output, instance)
+        refs = None if sources is None else [ref for ref in sources.values() if ref is not None]
+        model = _Layer(_model_class(block_name, len(names)), {}, instance, refs, use.path, label, submodel=submodel)
+        self.layers.append(model)
+        return instance
+
+    def submodel_graph(self, block_name: str, names: list[str], layers: list[_Layer], output: Any, instance: str) -> Graph | None:
+        """The graph of a block made one Keras model: its inputs, its layers (named as in the block), its outputs."""
+        prefix = len(instance) + 1
+        local = {layer.name: layer.name[prefix:] for layer in layers}
+
+        def inner(ref: str) -> Ref:
+            indexed = _INDEXED.fullmatch(ref)
+            name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+            return Ref(name[len(_SUBMODEL_INPUT):] if name.startswith(_SUBMODEL_INPUT) else local.get(name, name), index)
+
+        for layer in layers:
+            layer.name = local[layer.name]
+            layer.refs = [inner(ref) for ref in layer.refs if not isinstance(ref, _Unknown)]
+            layer.call_refs = {key: tuple(inner(r) for r in value) if isinstance(value, list) else inner(value)
+                               for key, value in layer.call_refs.items()}
+        outputs = [inner(ref) for ref in (output if isinstance(output, list) else [output] if output else [])]
+        path = ("model", "blocks", block_name)
+        inputs = tuple(InputNode(name, (), path=path + (("inputs",) if len(names) > 1 or names != [BLOCK_INPUT] else ()))
+                       for name in names)
+        nodes = tuple(_node(layer) for layer in _in_order(layers))
+        return Graph(inputs, nodes, tuple(ref.name for ref in outputs),
+                     output_refs=tuple(outputs) if any(ref.index is not None for ref in outputs) else ())
 
     def no_previous(self, path: tuple, label: str, inputs: list[InputNode], what: str = "layer",
                     block: tuple | None = None) -> list[str]:
@@ -642,6 +693,8 @@ class _Lowering:
         given = self.instance_sources(block_name, args, item_path, label, prev, inputs)
         sources = None if given is None else {name: None if ref is None else _Final(ref) for name, ref in given.items()}
         explicit = args.get("name") if isinstance(args.get("name"), str) else None
+        if self.model.blocks[block_name].model:
+            return self.add_submodel(use, sources, explicit)
         layers, output = self.expand_copies(block_name, args, item_path, label, None, sources, explicit)
         for layer in layers:
             self.claim(layer.name, layer.path + (layer.cls.name,), layer.label)
@@ -798,8 +851,34 @@ def _all_refs(layer: _Layer) -> list[Ref]:
     return refs
 
 
+_SUBMODEL_INPUT = "\0input:"  # inside a sub-model's expansion: the block's input NAME, which no spec name can be
+
+
+def _model_class(block_name: str, inputs: int) -> ClassInfo:
+    """The pseudo-class of a block made one Keras model: keras.Model, called on the block's inputs."""
+    return ClassInfo(MODEL, block_name, "keras.Model", f"the block {block_name} as one Keras model", {},
+                     inputs=(inputs, inputs, False))
+
+
+def _in_order(layers: list[_Layer]) -> list[_Layer]:
+    """A sub-model's layers in topological order, keeping the block's order among those ready (a cycle: as written)."""
+    names = {layer.name for layer in layers}
+    done: set[str] = set()
+    order: list[_Layer] = []
+    pending = list(layers)
+    while pending:
+        ready = next((l for l in pending if all(r.name not in names or r.name in done for r in _all_refs(l))), pending[0])
+        pending.remove(ready)
+        order.append(ready)
+        done.add(ready.name)
+    return order
+
+
 def _node(layer: _Layer) -> LayerNode:
     """The IR node of a lowered item; its arguments stay in the spec's form until `specc.lower.values` describes them."""
+    if layer.submodel is not None:
+        return LayerNode(layer.name, layer.cls.name, MODEL, layer.cls.path, {}, tuple(layer.refs), path=layer.path,
+                         submodel=layer.submodel)
     if layer.expression is not None:
         return LayerNode(layer.name, OPS_ITEM, OPS, OPS_CLASS.path, {}, tuple(layer.refs), path=layer.path,
                          block=layer.block, expression=layer.expression)
@@ -932,7 +1011,7 @@ def _is_chain(inputs, nodes, outputs) -> bool:
     if outputs[0].index is not None:
         return False
     for node in nodes:
-        if node.shares or node.kind == OPS or node.call or node.input_names or node.inputs != ((Ref(previous),) if previous else ()):
+        if node.shares or node.kind in (OPS, MODEL) or node.call or node.input_names or node.inputs != ((Ref(previous),) if previous else ()):
             return False
         previous = node.name
     return True

@@ -18,7 +18,7 @@ from typing import Any
 
 from specc.catalog import ArgInfo, Catalog, ClassInfo, load_catalog
 from specc.catalog.check import is_per_output, object_kind, split_object
-from specc.ir import APPLICATION, OPS, SHARED, Call, Graph, LayerNode
+from specc.ir import APPLICATION, MODEL, OPS, SHARED, Call, Graph, LayerNode
 from specc.lower.names import to_snake_case
 from specc.lower.paths import absolute
 
@@ -78,7 +78,9 @@ def describe_graph(graph: Graph, catalog: Catalog, positions) -> Graph:
     The nodes' kwargs are described in place: the graph is lowering's own until it returns the IR.
     """
     for node in graph.layers:
-        if node.kind not in (SHARED, OPS):  # a shared node has its owner's arguments, an ops node none
+        if node.kind == MODEL:
+            describe_graph(node.submodel, catalog, positions)
+        elif node.kind not in (SHARED, OPS):  # a shared node has its owner's arguments, an ops node none
             described = _described(node, catalog, positions)
             node.kwargs.clear()
             node.kwargs.update(described)

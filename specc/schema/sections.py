@@ -37,6 +37,9 @@ class Block(Section):
     outputs: Annotated[Union[Reference, list[Reference], None], Since(2)] = Field(
         None, description="The layer(s) whose output(s) the block gives (`name[i]` for one output of a layer); "
                           "default: its last layer.")
+    model: Annotated[Union[StrictBool, None], Since(2)] = Field(
+        None, description="true: each instance is one Keras model of the block's layers (one layer in the summary, "
+                          "applied again with Shared, same weights); default: the layers join the model.")
 
 
 class ModelSection(Section):
