@@ -8,9 +8,9 @@
   the generated script's `build_model()` give the same config and the same
   outputs, and both agree with NumPy computing the same text (the test's own
   oracle, evaluated here with NumPy's functions of the same names).
-* A model with expressions saved by `specc build` loads with
-  `keras.saving.load_model` in its default safe mode, in a process that never
-  imports specc, and computes what specc's model computes.
+* Models with expressions, call arguments and sub-models saved by `specc
+  build` load with `keras.saving.load_model` in its default safe mode, in a
+  process that never imports specc, and compute what specc's model computes.
 """
 
 from __future__ import annotations
@@ -184,23 +184,30 @@ LOAD = textwrap.dedent("""\
     import numpy as np
     import keras
     model = keras.saving.load_model(sys.argv[1])  # safe_mode=True, Keras's default
-    inputs = [np.load(sys.argv[2]), np.load(sys.argv[3])]
-    np.save(sys.argv[4], model.predict(inputs, verbose=0))
+    inputs = dict(np.load(sys.argv[2]))
+    np.save(sys.argv[3], np.concatenate([np.ravel(o) for o in keras.tree.flatten(
+        model.predict([inputs[t.name] for t in model.inputs], verbose=0))]))
     assert "specc" not in sys.modules
 """)
 
+SAVED = ["tests/cases/valid/expressions.yaml", "tests/cases/valid/call_arguments.yaml",
+         "tests/cases/valid/siamese_submodel.yaml", "tests/cases/valid/unet_blocks.yaml"]
 
-def test_a_model_with_expressions_loads_in_safe_mode_in_a_process_without_specc(tmp_path, monkeypatch):
+
+@pytest.mark.parametrize("case", SAVED, ids=lambda p: Path(p).stem)
+def test_models_of_the_new_language_load_in_safe_mode_in_a_process_without_specc(tmp_path, monkeypatch, case):
+    """Expressions, call arguments, sub-models: `specc build`'s model.keras is plain Keras, safe to load."""
     monkeypatch.chdir(ROOT)
     saved = tmp_path / "model.keras"
-    assert main(["build", "tests/cases/valid/expressions.yaml", "-o", str(saved)]) == 0
+    assert main(["build", case, "-o", str(saved)]) == 0
+    model = specc.build_model(case)
     rng = np.random.default_rng(1)
-    left, right = (rng.normal(size=(2, 6, 4)).astype("float32") for _ in range(2))
-    np.save(tmp_path / "left.npy", left)
-    np.save(tmp_path / "right.npy", right)
+    inputs = {t.name: rng.normal(size=(2, *(d or 3 for d in t.shape[1:]))).astype(t.dtype) for t in model.inputs}
+    np.savez(tmp_path / "inputs.npz", **inputs)
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore", "PYTHONPATH": ""}
-    result = subprocess.run([sys.executable, "-c", LOAD, str(saved), str(tmp_path / "left.npy"), str(tmp_path / "right.npy"),
-                             str(tmp_path / "out.npy")], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
+    result = subprocess.run([sys.executable, "-c", LOAD, str(saved), str(tmp_path / "inputs.npz"), str(tmp_path / "out.npy")],
+                            capture_output=True, text=True, cwd=tmp_path, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    expected = specc.build_model("tests/cases/valid/expressions.yaml").predict([left, right], verbose=0)
-    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-6)
+    expected = model.predict([inputs[t.name] for t in model.inputs], verbose=0)
+    expected = np.concatenate([np.ravel(o) for o in keras.tree.flatten(expected)])
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, rtol=1e-5, atol=1e-6)

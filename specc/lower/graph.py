@@ -344,6 +344,11 @@ class _Lowering:
                 continue
             kind, type_name, item_args = parsed
             label = f"{dotted(entry.path)} ({type_name})"
+            if kind == "block" and self.model.blocks[type_name].model:
+                self.report(Code.BLOCK_USE, entry.path + (type_name,), label, f"'{type_name}' is one Keras model (model: true), "
+                            f"which specc makes at the model's top level only; inside block '{block_name}' use a block "
+                            "without model: true", False)
+                continue
             if kind == "block":
                 local = item_args.get("name") if isinstance(item_args.get("name"), str) else _free_name(
                     to_snake_case(type_name), {**scope, **dict.fromkeys(names)})
