@@ -229,6 +229,7 @@ def data_specs(folder: Path) -> dict[str, str]:
     np.savez(folder / "data" / "two.npz", img=rng.random((50, 4)), m=rng.random((50, 2)).astype(np.float64),
              c=rng.integers(0, 3, (50, 1)), s=rng.random(50))
     np.savez(folder / "data" / "seq.npz", x=rng.integers(1, 9, (40, 7)), y=rng.integers(0, 3, 40))
+    np.savez(folder / "data" / "pairs.npz", a=rng.random((40, 4)), b=rng.random((40, 4)), y=rng.integers(0, 2, 40))
     rows = ["a,b,species,c,d"] + [f"{i * 0.5},{i % 7},{'xyz'[i % 3]},{-i},{i * i / 10}" for i in range(30)]
     (folder / "data" / "iris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_pngs(folder / "data" / "photos")
@@ -265,6 +266,22 @@ def data_specs(folder: Path) -> dict[str, str]:
               source: {builtin: digits}
               labels: [{cast: int32}]
               split: {validation: 0.15}
+            """),
+        "siamese_expression.yaml": head + textwrap.dedent("""\
+            model:
+              inputs: {left: {shape: [4]}, right: {shape: [4]}}
+              blocks:
+                tower: {model: true, layers: [{Dense: {units: 6, activation: tanh}}, {Dense: {units: 3, name: embedding}}]}
+              layers:
+                - tower: {name: tower, inputs: left}
+                - Shared: {layer: tower, inputs: right, name: tower_right}
+                - ops: {name: distance, expr: "sqrt(sum(square(tower - tower_right), axis=1, keepdims=True) + 1e-6)"}
+                - Dropout: {rate: 0.5, call: {training: false}}
+                - Dense: {units: 1, activation: sigmoid, name: same}
+            data:
+              source: {npz: {path: data/pairs.npz, x: {left: a, right: b}, y: y}}
+            compile: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 8}
             """),
         "images_mixed_precision.yaml": head + textwrap.dedent("""\
             model:
