@@ -670,6 +670,9 @@ class _Lowering:
             layer.call_refs = {key: tuple(inner(r) for r in value) if isinstance(value, list) else inner(value)
                                for key, value in layer.call_refs.items()}
         outputs = [inner(ref) for ref in (output if isinstance(output, list) else [output] if output else [])]
+        used = {ref.name for layer in layers for ref in _all_refs(layer)} | {ref.name for ref in outputs}
+        if not self.broken_references:  # a reference to nothing leaves what it meant to use unused: an echo
+            self.report_dead_ends([layer for layer in layers if layer.name not in used], inside=block_name)
         path = ("model", "blocks", block_name)
         inputs = tuple(InputNode(name, (), path=path + (("inputs",) if len(names) > 1 or names != [BLOCK_INPUT] else ()))
                        for name in names)
@@ -749,15 +752,18 @@ class _Lowering:
                      blocks=tuple(self.blocks.values()), instances=tuple(self.instances), 
                      output_refs=tuple(outputs) if any(ref.index is not None for ref in outputs) else ())
 
-    def report_dead_ends(self, unused: list[_Layer]) -> None:
-        """Layers whose output goes nowhere, once per item written: a block's layer in every copy is one mistake."""
+    def report_dead_ends(self, unused: list[_Layer], inside: str | None = None) -> None:
+        """Layers whose output goes nowhere, once per item written: a block's layer in every copy is one mistake.
+
+        `inside`: the block made one Keras model they belong to, whose outputs they can be."""
         by_item: dict[tuple, list[_Layer]] = {}
         for layer in unused:
             by_item.setdefault(layer.path, []).append(layer)
+        outputs = f"model.blocks.{inside}.outputs" if inside else "model.outputs"
         for path, layers in by_item.items():
             names = [f"'{layer.name}'" for layer in layers]
             if len(names) == 1:
-                message = f"the output of {names[0]} goes nowhere: use it as an input or list it in model.outputs"
+                message = f"the output of {names[0]} goes nowhere: use it as an input or list it in {outputs}"
             else:
                 listed = f"{', '.join(names[:-1])} and {names[-1]}"
                 message = (f"the outputs of {listed} (one per copy of the block) go nowhere: use them as inputs "
@@ -883,7 +889,7 @@ def _node(layer: _Layer) -> LayerNode:
     """The IR node of a lowered item; its arguments stay in the spec's form until `specc.lower.values` describes them."""
     if layer.submodel is not None:
         return LayerNode(layer.name, layer.cls.name, MODEL, layer.cls.path, {}, tuple(layer.refs), path=layer.path,
-                         submodel=layer.submodel)
+                         takes_list=len(layer.submodel.inputs) > 1, submodel=layer.submodel)
     if layer.expression is not None:
         return LayerNode(layer.name, OPS_ITEM, OPS, OPS_CLASS.path, {}, tuple(layer.refs), path=layer.path,
                          block=layer.block, expression=layer.expression)
