@@ -236,6 +236,8 @@ class BlockInstance:
     block: str
     values: Mapping[str, Any]  # parameter -> value: the instance's, else the default
     nodes: tuple[str, ...]  # its layer nodes' names, in the block's order
+    sources: tuple[Ref | None, ...] = ()  # what it gives each of the block's inputs, in their order
+    outputs: tuple[Ref, ...] = ()  # the outputs it gives, in the block's order
 
 
 @dataclass(frozen=True)

@@ -305,6 +305,79 @@ def call_arguments():
     return model
 
 
+@twin("tests/cases/valid/unet_blocks.yaml")
+def unet_blocks():
+    keras.utils.set_random_seed(5)
+
+    def conv_pair(x, name, filters):
+        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_a")(x)
+        return layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_b")(x)
+
+    def down(x, name, filters):
+        features = conv_pair(x, f"{name}_features", filters)
+        return features, layers.MaxPooling2D(2, name=f"{name}_pooled")(features)
+
+    def up(x, skip, name, filters):
+        upsampled = layers.Conv2DTranspose(filters, 2, strides=2, padding="same", name=f"{name}_upsampled")(x)
+        merged = layers.Concatenate(name=f"{name}_merged")([upsampled, skip])
+        return conv_pair(merged, f"{name}_convs", filters)
+
+    image = keras.Input(shape=(16, 16, 1), name="image")
+    skip1, x = down(image, "down1", 8)
+    skip2, x = down(x, "down2", 16)
+    x = conv_pair(x, "bottom", 32)
+    x = up(x, skip2, "up2", 16)
+    x = up(x, skip1, "up1", 8)
+    mask = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
+    model = keras.Model(image, mask, name="unet_blocks")
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    return model
+
+
+@twin("specs/transformer_classifier.yaml")
+def transformer_classifier():
+    keras.utils.set_random_seed(1234)
+    ops = keras.ops
+    tokens = keras.Input(shape=(32,), dtype="int32", name="tokens")
+    token_embedding = layers.Embedding(2000, 32, name="token_embedding")(tokens)
+    positions = ops.cumsum(ops.ones_like(tokens), axis=1) - 1
+    position_embedding = layers.Embedding(32, 32, name="position_embedding")(positions)
+    embedded = token_embedding + position_embedding
+
+    def transformer_block(x, name, dim, heads, ff_dim, rate=0.1):
+        attention = layers.MultiHeadAttention(num_heads=heads, key_dim=dim, name=f"{name}_attention")(query=x, value=x)
+        attention = layers.Dropout(rate, name=f"{name}_attention_dropout")(attention)
+        x = layers.Add(name=f"{name}_attention_residual")([x, attention])
+        x = layers.LayerNormalization(epsilon=1e-6, name=f"{name}_attention_norm")(x)
+        ffn = layers.Dense(ff_dim, activation="relu", name=f"{name}_ffn_hidden")(x)
+        ffn = layers.Dense(dim, name=f"{name}_ffn_output")(ffn)
+        ffn = layers.Dropout(rate, name=f"{name}_ffn_dropout")(ffn)
+        x = layers.Add(name=f"{name}_ffn_residual")([x, ffn])
+        return layers.LayerNormalization(epsilon=1e-6, name=f"{name}_ffn_norm")(x)
+
+    x = transformer_block(embedded, "transformer", dim=32, heads=2, ff_dim=32)
+    x = layers.GlobalAveragePooling1D(name="pooled")(x)
+    x = layers.Dropout(0.1, name="head_dropout")(x)
+    sentiment = layers.Dense(2, activation="softmax", name="sentiment")(x)
+    model = keras.Model(inputs=tokens, outputs=sentiment, name="transformer_classifier")
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@twin("specs/seq2seq_lstm.yaml")
+def seq2seq_lstm():
+    keras.utils.set_random_seed(2017)
+    encoder_inputs = keras.Input(shape=(None, 20), name="encoder_inputs")
+    decoder_inputs = keras.Input(shape=(None, 24), name="decoder_inputs")
+    _, state_h, state_c = layers.LSTM(64, return_state=True, name="encoder")(encoder_inputs)
+    decoder_outputs, _, _ = layers.LSTM(64, return_sequences=True, return_state=True, name="decoder")(
+        decoder_inputs, initial_state=[state_h, state_c])
+    next_character = layers.Dense(24, activation="softmax", name="next_character")(decoder_outputs)
+    model = keras.Model(inputs=[encoder_inputs, decoder_inputs], outputs=next_character, name="seq2seq_lstm")
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
 UNSEEDED = {"tests/cases/valid/transfer_learning.yaml", "tests/cases/valid/block_defaults_and_names.yaml",
             "tests/cases/valid/wrappers_and_nested_objects.yaml"}  # the twin sets the seed the test gives specc
 EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in SPECS.glob("*.yaml"))

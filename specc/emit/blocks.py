@@ -29,10 +29,16 @@ class Plan:
     blocks: dict[str, BlockDef] = field(default_factory=dict)
     instances: dict[str, BlockInstance] = field(default_factory=dict)
     nodes: dict[str, LayerNode] = field(default_factory=dict)
+    all_instances: tuple[BlockInstance, ...] = ()  # every instance written as a call, those inside others too
     _inside: set[str] = field(default_factory=set)  # nodes of instances, but their first
 
     def __post_init__(self) -> None:
         self._inside = {name for instance in self.instances.values() for name in instance.nodes[1:]}
+
+    def inner_instances(self, instance: BlockInstance) -> list[BlockInstance]:
+        """The instances of blocks directly inside `instance`, in its order."""
+        inner = [i for i in self.all_instances if i is not instance and set(i.nodes) < set(instance.nodes)]
+        return [i for i in inner if not any(set(i.nodes) < set(j.nodes) for j in inner)]
 
     def starting_at(self, node: str) -> BlockInstance | None:
         """The instance whose first node this is: the script calls its function here."""
@@ -46,9 +52,9 @@ class Plan:
         return self.blocks[instance.block]
 
     def first_instances(self) -> list[tuple[BlockDef, BlockInstance]]:
-        """Each block once, with the instance its function is written from, in the graph's order."""
+        """Each block once, with the instance its function is written from; a block inside another first."""
         seen: dict[str, BlockInstance] = {}
-        for instance in self.instances.values():
+        for instance in sorted(self.all_instances, key=lambda i: len(i.nodes)):
             seen.setdefault(instance.block, instance)
         return [(self.blocks[name], instance) for name, instance in seen.items()]
 
@@ -57,28 +63,71 @@ class Plan:
 
 
 def plan(graph: Graph) -> Plan:
-    """Which block instances become function calls: those whose block passes its parameters whole,
-    whose nodes are consecutive plain layers, and whose inner layers nothing outside uses."""
+    """Which block instances become function calls: see `_fits_a_function`; a block is a function only when
+    every instance of it fits (they share its code), and then every instance is a call."""
     nodes = {node.name: node for node in graph.layers}
     position = {node.name: i for i, node in enumerate(graph.layers)}
-    users: dict[str, set[str | None]] = {}  # node name -> the block instances (None: none) of nodes using it
+    position.update((node.name, -1) for node in graph.inputs)
+    users: dict[str, set[str | None]] = {}  # node name -> the names of the nodes using it
     for node in graph.layers:
-        for ref in node.inputs:
-            users.setdefault(ref.name, set()).add(node.block)
+        for ref in node.references():
+            users.setdefault(ref.name, set()).add(node.name)
+    for ref in graph.output_references:
+        users.setdefault(ref.name, set()).add(None)
     blocks = {block.name: block for block in graph.blocks}
-    # A function of one tensor returning its last layer's: blocks of several inputs or outputs are written out.
-    rejected = {name for name, block in blocks.items() if not block.whole_arguments or len(block.inputs) != 1 or block.outputs}
-    for instance in graph.instances:
-        layers = [nodes[name] for name in instance.nodes]
-        first = position[instance.nodes[0]] if instance.nodes else 0
-        consecutive = [position[name] for name in instance.nodes] == list(range(first, first + len(instance.nodes)))
-        outside_use = any(users.get(name, set()) - {instance.name} for name in instance.nodes[:-1])
-        if (not layers or not consecutive or outside_use or len(layers) != len(blocks[instance.block].items)
-                or any(node.kind != LAYER or node.call or node.input_names for node in layers)
-                or any(isinstance(v, dict) for v in instance.values.values())):
-            rejected.add(instance.block)  # written out layer by layer instead
-    instances = {instance.nodes[0]: instance for instance in graph.instances if instance.block not in rejected}
-    return Plan({name: block for name, block in blocks.items() if name not in rejected}, instances, nodes)
+    rejected = {name for name, block in blocks.items() if not block.whole_arguments}
+    # A block inside another is written inside its function: the outer fits only if the inner does.
+    changed = True
+    while changed:
+        changed = False
+        for instance in graph.instances:
+            if instance.block not in rejected and not _fits_a_function(
+                    instance, blocks[instance.block], graph, nodes, position, users, rejected):
+                rejected.add(instance.block)
+                changed = True
+    instances = {instance.nodes[0]: instance for instance in graph.instances
+                 if instance.block not in rejected and not _nested(instance, graph)}
+    return Plan({name: block for name, block in blocks.items() if name not in rejected}, instances, nodes,
+                all_instances=tuple(i for i in graph.instances if i.block not in rejected))
+
+
+def _nested(instance: BlockInstance, graph: Graph) -> bool:
+    """An instance inside another instance: its outer block's function calls it."""
+    return any(other is not instance and instance.nodes and set(instance.nodes) < set(other.nodes)
+               for other in graph.instances)
+
+
+def _fits_a_function(instance: BlockInstance, block: BlockDef, graph: Graph, nodes: dict, position: dict,
+                     users: dict, rejected: set) -> bool:
+    """Whether one instance can be a call of its block's function: its nodes plain layers (or calls of blocks inside
+    it that fit), consecutive, fed by tensors made before them, and used outside only through its outputs."""
+    if not instance.nodes or any(ref is None for ref in instance.sources) or not instance.outputs:
+        return False
+    if any(ref.index is not None for ref in (*instance.sources, *instance.outputs)):
+        return False  # `lstm[1]` in or out: written out, where the index reads plainly
+    if len(set(instance.sources)) != len(instance.sources):
+        return False  # one tensor for two inputs: the function could not tell them apart
+    inner = [i for i in graph.instances if i is not instance and set(i.nodes) < set(instance.nodes)]
+    direct = [i for i in inner if not any(set(i.nodes) < set(j.nodes) for j in inner)]
+    if any(i.block in rejected for i in direct):
+        return False
+    own = [name for name in instance.nodes if not any(name in i.nodes for i in direct)]
+    if len(own) + len(direct) != len(block.items):
+        return False
+    first = position[instance.nodes[0]]
+    if [position[name] for name in instance.nodes] != list(range(first, first + len(instance.nodes))):
+        return False
+    if any(position.get(ref.name, first) >= first for ref in instance.sources):
+        return False  # an input made after the block starts: the call would come too early
+    layers = [nodes[name] for name in own]
+    if any(node.kind != LAYER or node.call or node.input_names for node in layers):
+        return False
+    if graph.sequential and (direct or len(block.inputs) != 1 or block.outputs):
+        return False  # a Sequential model's function returns a list of layers
+    outputs = {ref.name for ref in instance.outputs}
+    inside = set(instance.nodes)
+    return not any(users.get(name, set()) - inside for name in instance.nodes if name not in outputs) \
+        and not any(isinstance(v, dict) for v in instance.values.values())
 
 
 def constant_args(block: BlockDef, index: int, node: LayerNode) -> dict[str, Any]:
@@ -103,26 +152,53 @@ def function_name(block: str) -> str:
     return base if base.endswith("block") else f"{base}_block"
 
 
-def function_source(function: BlockDef, instance: BlockInstance, sequential: bool, nodes: list[LayerNode]) -> str:
-    """The block's function, written from one of its instances (every instance has the same shape)."""
+def input_names(function: BlockDef) -> list[str]:
+    """The function's tensor parameters: the block's input names (`input`, the default, is `x`)."""
+    return ["x" if name == "input" else identifier(name, set()) for name in function.inputs]
+
+
+def function_source(function: BlockDef, instance: BlockInstance, sequential: bool, nodes: list[LayerNode],
+                    plan: Plan | None = None) -> str:
+    """The block's function, written from one of its instances (every instance has the same shape).
+
+    A functional model's takes one parameter per block input and returns the block's outputs; blocks inside it
+    are calls of their own functions. A Sequential model's returns the list of its layers.
+    """
     prefix = len(instance.name) + 1
-    params = ", ".join(function.params)
-    head = f"def {function_name(function.name)}({'' if sequential else 'x, '}name{', ' + params if params else ''}):"
+    tensors = [] if sequential else input_names(function)
+    head = f"def {function_name(function.name)}({', '.join([*tensors, 'name', *function.params])}):"
     doc = literal(f"The spec's block {function.name}: one copy, its layers named NAME_<layer>.")
     lines = [head, INDENT + doc]
-    taken = {"x", "name", *function.params}
-    local: dict[str, str] = {}
-    constructors = []
-    for index, node in enumerate(nodes):
+    taken = {*tensors, "name", *function.params}
+    local: dict[str, str] = {}  # node name -> its variable
+    given = dict(zip(instance.sources, tensors))  # what the instance passes -> the parameter it is
+
+    def tensor(ref) -> str:
+        if ref.name in local:
+            return local[ref.name] + (f"[{ref.index}]" if ref.index is not None else "")
+        return given[ref]
+
+    inner = {i.nodes[0]: i for i in (plan.inner_instances(instance) if plan else [])}
+    skip = {name for i in inner.values() for name in i.nodes}
+    constructors, item = [], 0
+    for node in nodes:
+        if node.name in inner:
+            nested = inner[node.name]
+            lines.extend(_nested_call(plan.function(nested), nested, function.items[item].bound, prefix, tensor, local, taken))
+            item += 1
+            continue
+        if node.name in skip:
+            continue
         kwargs = {key: Raw(value) if isinstance(value, Parameter) else value
-                  for key, value in constant_args(function, index, node).items()}
+                  for key, value in constant_args(function, item, node).items()}
+        item += 1
         kwargs["name"] = Raw(f"name + {literal('_' + node.name[prefix:])}")
         indent = INDENT * 2
         arguments = [f"{key}={source(value, indent + INDENT, len(key) + 2)}" for key, value in kwargs.items()]
         if sequential:
             constructors.append(wrapped(f"{node.keras_path}(", arguments, ")", indent))
             continue
-        refs = [local.get(ref.name, "x") + (f"[{ref.index}]" if ref.index is not None else "") for ref in node.inputs]
+        refs = [tensor(ref) for ref in node.inputs]
         call_args = f"[{', '.join(refs)}]" if node.takes_list else ", ".join(refs)
         variable = identifier(node.name[prefix:], taken)
         room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
@@ -132,12 +208,27 @@ def function_source(function: BlockDef, instance: BlockInstance, sequential: boo
     if sequential:
         lines.extend((INDENT + "return " + wrapped("[", constructors, "]", INDENT, 7)).splitlines())
     else:
-        lines.append(INDENT + f"return {local[nodes[-1].name]}")
+        lines.append(INDENT + "return " + ", ".join(tensor(ref) for ref in instance.outputs))
     return "\n".join(lines)
 
 
-def call_source(function: BlockDef, instance: BlockInstance, source_tensor: str | None) -> str:
-    """The call of the block's function for one instance."""
-    arguments = ([source_tensor] if source_tensor is not None else []) + [literal(instance.name)]
+def _nested_call(function: BlockDef, nested: BlockInstance, bound: dict, prefix: int, tensor, local: dict,
+                 taken: set) -> list[str]:
+    """Inside a block's function, the call of a block inside it: its values, or the outer function's parameters."""
+    arguments = [tensor(ref) for ref in nested.sources] + [f"name + {literal('_' + nested.name[prefix:])}"]
+    arguments += [f"{param}={bound[param] if param in bound else literal(passed_value(function, nested, param))}"
+                  for param in function.params]
+    variables = []
+    for ref in nested.outputs:
+        local[ref.name] = identifier(ref.name[prefix:], taken)
+        variables.append(local[ref.name])
+    target = ", ".join(variables)
+    call = wrapped(f"{function_name(function.name)}(", arguments, ")", INDENT, len(INDENT) + len(target) + 3)
+    return (INDENT + f"{target} = {call}").splitlines()
+
+
+def call_source(function: BlockDef, instance: BlockInstance, tensors: list[str] | None, room: int = 0) -> str:
+    """The call of the block's function for one instance: its input tensors (none in a Sequential model) first."""
+    arguments = list(tensors or []) + [literal(instance.name)]
     arguments += [f"{param}={literal(passed_value(function, instance, param))}" for param in function.params]
-    return wrapped(f"{function_name(function.name)}(", arguments, ")", INDENT)
+    return wrapped(f"{function_name(function.name)}(", arguments, ")", INDENT, room)

@@ -34,7 +34,7 @@ def model_code(spec: Spec, script_dir: Path | None = None) -> ModelCode:
     """build_model()'s body; `script_dir`: where the script goes, to find files the spec names from there."""
     graph = spec.graph
     plan = emit_blocks.plan(graph)
-    code = ModelCode(functions=[emit_blocks.function_source(function, instance, graph.sequential, plan.layers_of(instance))
+    code = ModelCode(functions=[emit_blocks.function_source(function, instance, graph.sequential, plan.layers_of(instance), plan)
                                 for function, instance in plan.first_instances()])
     writer = _Writer(graph, plan, code, script_dir)
     if graph.sequential:
@@ -119,10 +119,15 @@ class _Writer:
             "name": name}, "", room=len(INDENT) + len("model = ")))
 
     def block_call(self, instance, args: list[str]) -> None:
-        last = instance.nodes[-1]
-        self.tensors[last] = identifier(last, self.taken)
-        call = emit_blocks.call_source(self.plan.function(instance), instance, args[0] if args else "None")
-        self.code.lines.append(f"{self.tensors[last]} = {call}")
+        """`y = block(x, ..., "name", param=value)`, or `a, b = ...` for a block of several outputs."""
+        tensors = [ref_source(ref, self.tensors) for ref in instance.sources]
+        variables = []
+        for ref in instance.outputs:
+            self.tensors[ref.name] = identifier(ref.name, self.taken)
+            variables.append(self.tensors[ref.name])
+        target = ", ".join(variables)
+        call = emit_blocks.call_source(self.plan.function(instance), instance, tensors, len(INDENT) + len(target) + 3)
+        self.code.lines.append(f"{target} = {call}")
 
     def submodel_function(self, node: LayerNode) -> str:
         """`def NAME_model(input_like, ...)`: the block instance's keras.Model, written once, returning the model."""

@@ -21,6 +21,7 @@ returned graph is None when there were any.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -338,6 +339,7 @@ class _Lowering:
         if block_name not in self.blocks:
             self.blocks[block_name] = _block_def(block_name, block, entries)
         self.expanding.append(block_name)
+        first_nested = len(self.instances)  # the instances of blocks inside this one, made below
         for entry in entries:
             parsed = self.parse_item(entry.item, entry.path, self.model.blocks, in_block=block_name)
             if parsed is None:
@@ -377,6 +379,10 @@ class _Lowering:
             self.expanded += 1
         self.expanding.pop()
         resolve = _BlockScope(sources, scope)
+        for k in range(first_nested, len(self.instances)):  # their inputs were written in this block
+            nested = self.instances[k]
+            self.instances[k] = dataclasses.replace(nested, sources=tuple(map(resolve, nested.sources)),
+                                                    outputs=tuple(map(resolve, nested.outputs)))
         for layer in layers:
             layer.refs = [ref for ref in map(resolve, layer.refs) if ref is not None]
             layer.call_refs = {key: [resolve(r) for r in value] if isinstance(value, list) else resolve(value)
@@ -470,7 +476,10 @@ class _Lowering:
             copy_layers, output = self.expand_block(block_name, block, args, item_path, instance,
                                                     sources if sources is not None else dict.fromkeys(names))
             values = {param: args.get(param, default) for param, default in block.params.items()}
-            self.instances.append(BlockInstance(instance, block_name, values, tuple(layer.name for layer in copy_layers)))
+            given = sources if sources is not None else {}
+            self.instances.append(BlockInstance(instance, block_name, values, tuple(layer.name for layer in copy_layers),
+                                                tuple(given.get(name) for name in names),
+                                                tuple(output if isinstance(output, list) else [output] if output else [])))
             layers.extend(copy_layers)
             if base is None:
                 self.aliases[instance] = output
@@ -731,6 +740,9 @@ class _Lowering:
             if not resolve.broken:  # with a reference missing, its count of inputs says nothing
                 self.check_arity(layer)
 
+        self.instances = [dataclasses.replace(instance, sources=tuple(map(self.as_ref, instance.sources)),
+                                              outputs=tuple(map(self.as_ref, instance.outputs)))
+                          for instance in self.instances]
         outputs = self.resolve_outputs(known, last)
         for ref in outputs:
             consumers[ref.name] = consumers.get(ref.name, 0) + 1
@@ -780,6 +792,14 @@ class _Lowering:
             self.report(Code.INPUT_COUNT, layer.path + (layer.cls.name,), layer.label,
                         f"{layer.cls.name} takes {expected} input{'s' if (high or 2) > 1 else ''}; received {count}"
                         f" ({', '.join(map(str, layer.refs))})", False)
+
+    def as_ref(self, ref: Any) -> Ref | None:
+        """A resolved reference (a block instance's input or output) as a node's output; None when there is none."""
+        if not isinstance(ref, str):
+            return None
+        indexed = _INDEXED.fullmatch(ref)
+        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+        return self.through_aliases(name, index)[0]
 
     def through_aliases(self, name: str, index: int | None) -> tuple[Ref | None, str | None]:
         """`name[index]` as a node's output: a block instance's name stands for its output(s)."""
