@@ -305,8 +305,8 @@ def call_arguments():
     return model
 
 
-@twin("tests/cases/valid/unet_blocks.yaml")
-def unet_blocks():
+@twin("specs/unet.yaml")
+def unet():
     keras.utils.set_random_seed(5)
 
     def conv_pair(x, name, filters):
@@ -322,15 +322,15 @@ def unet_blocks():
         merged = layers.Concatenate(name=f"{name}_merged")([upsampled, skip])
         return conv_pair(merged, f"{name}_convs", filters)
 
-    image = keras.Input(shape=(16, 16, 1), name="image")
-    skip1, x = down(image, "down1", 8)
-    skip2, x = down(x, "down2", 16)
-    x = conv_pair(x, "bottom", 32)
-    x = up(x, skip2, "up2", 16)
-    x = up(x, skip1, "up1", 8)
+    image = keras.Input(shape=(32, 32, 3), name="image")
+    skip1, x = down(image, "down1", 16)
+    skip2, x = down(x, "down2", 32)
+    x = conv_pair(x, "bottom", 64)
+    x = up(x, skip2, "up2", 32)
+    x = up(x, skip1, "up1", 16)
     mask = layers.Conv2D(1, 1, activation="sigmoid", name="mask")(x)
-    model = keras.Model(image, mask, name="unet_blocks")
-    model.compile(optimizer="adam", loss="binary_crossentropy")
+    model = keras.Model(image, mask, name="unet")
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=[keras.metrics.BinaryIoU(target_class_ids=[1])])
     return model
 
 
@@ -375,6 +375,31 @@ def seq2seq_lstm():
     next_character = layers.Dense(24, activation="softmax", name="next_character")(decoder_outputs)
     model = keras.Model(inputs=[encoder_inputs, decoder_inputs], outputs=next_character, name="seq2seq_lstm")
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+@twin("specs/siamese.yaml")
+def siamese():
+    keras.utils.set_random_seed(2)
+    left = keras.Input(shape=(8, 8, 1), name="left")
+    right = keras.Input(shape=(8, 8, 1), name="right")
+
+    def tower_model(like):
+        inputs = keras.Input(shape=like.shape[1:], name="input")
+        x = layers.Conv2D(8, 3, activation="tanh", name="conv")(inputs)
+        x = layers.AveragePooling2D(2, name="pool")(x)
+        x = layers.Flatten(name="flatten")(x)
+        x = layers.BatchNormalization(name="norm")(x)
+        return keras.Model(inputs, layers.Dense(10, activation="tanh", name="embedding")(x), name="tower")
+
+    tower = tower_model(left)
+    embedded_left, embedded_right = tower(left), tower(right)  # one model, one set of weights
+    distance = keras.ops.sqrt(keras.ops.maximum(
+        keras.ops.sum(keras.ops.square(embedded_left - embedded_right), axis=1, keepdims=True), 1e-7))
+    x = layers.BatchNormalization(name="distance_norm")(distance)
+    same = layers.Dense(1, activation="sigmoid", name="same")(x)
+    model = keras.Model(inputs=[left, right], outputs=same, name="siamese")
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
     return model
 
 

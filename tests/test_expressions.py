@@ -191,7 +191,7 @@ LOAD = textwrap.dedent("""\
 """)
 
 SAVED = ["tests/cases/valid/expressions.yaml", "tests/cases/valid/call_arguments.yaml",
-         "tests/cases/valid/siamese_submodel.yaml", "tests/cases/valid/unet_blocks.yaml"]
+         "specs/siamese.yaml", "specs/unet.yaml"]
 
 
 @pytest.mark.parametrize("case", SAVED, ids=lambda p: Path(p).stem)
