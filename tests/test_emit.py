@@ -230,6 +230,8 @@ def data_specs(folder: Path) -> dict[str, str]:
              c=rng.integers(0, 3, (50, 1)), s=rng.random(50))
     np.savez(folder / "data" / "seq.npz", x=rng.integers(1, 9, (40, 7)), y=rng.integers(0, 3, 40))
     np.savez(folder / "data" / "pairs.npz", a=rng.random((40, 4)), b=rng.random((40, 4)), y=rng.integers(0, 2, 40))
+    np.savez(folder / "data" / "sequences.npz", source=rng.random((40, 5, 3)), target=rng.random((40, 4, 3)),
+             next=rng.random((40, 4, 3)))
     rows = ["a,b,species,c,d"] + [f"{i * 0.5},{i % 7},{'xyz'[i % 3]},{-i},{i * i / 10}" for i in range(30)]
     (folder / "data" / "iris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_pngs(folder / "data" / "photos")
@@ -281,6 +283,22 @@ def data_specs(folder: Path) -> dict[str, str]:
             data:
               source: {npz: {path: data/pairs.npz, x: {left: a, right: b}, y: y}}
             compile: {optimizer: adam, loss: binary_crossentropy, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 8}
+            """),
+        "seq2seq_attention.yaml": head + textwrap.dedent("""\
+            model:
+              inputs: {source: {shape: [5, 3]}, target: {shape: [4, 3]}}
+              layers:
+                - LSTM: {units: 6, return_state: true, name: encoder, inputs: source}
+                - LSTM: {units: 6, return_sequences: true, name: decoder, inputs: target,
+                         call: {initial_state: ["encoder[1]", "encoder[2]"]}}
+                - MultiHeadAttention: {num_heads: 2, key_dim: 3, inputs: {query: decoder, value: decoder},
+                                       call: {use_causal_mask: true}, name: attention}
+                - ops: "decoder + attention"
+                - Dense: {units: 3, name: next}
+            data:
+              source: {npz: {path: data/sequences.npz, x: {source: source, target: target}, y: next}}
+            compile: {optimizer: adam, loss: mse}
             train: {epochs: 1, batch_size: 8}
             """),
         "images_mixed_precision.yaml": head + textwrap.dedent("""\
