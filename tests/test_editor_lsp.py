@@ -224,3 +224,39 @@ def test_hover_documents_sections_and_keys(server, tmp_path, line_text, word, he
     title, _, body = text.partition("\n\n")
     assert title == f"#### {heading}", text
     assert body and not body.startswith("Source:"), text
+
+
+NEW_SYNTAX = """\
+specc: 1
+name: editor_v2
+model:
+  inputs:
+    x: {shape: [4, 8]}
+  layers:
+    - MultiHeadAttention:
+        num_heads: 2
+        key_dim: 4
+        inputs: {query: x, value: x}
+        call:
+          use_causal_mask: true
+    - ops: {name: doubled, expr: "multi_head_attention * 2.0"}
+"""
+
+
+def completion_labels(server, path: Path, text: str, line_text: str) -> list[str]:
+    line = text.splitlines().index(line_text)
+    items = server.at("completion", path, line, len(line_text))
+    return [item["label"] for item in (items["items"] if isinstance(items, dict) else items)]
+
+
+def test_the_new_syntax_is_known_to_the_editor(server, tmp_path):
+    """call:, inputs by name and ops items: no diagnostics, call()'s own arguments offered under call:, a misspelt one flagged."""
+    spec = tmp_path / "v2.yaml"
+    assert server.open(spec, NEW_SYNTAX) == []
+    spec.write_text(NEW_SYNTAX, encoding="utf-8")
+    check(spec)  # specc agrees
+    text = NEW_SYNTAX.replace("          use_causal_mask: true\n", "          \n")
+    assert "use_causal_mask" in completion_labels(server, spec, text, "          ")
+    bad = NEW_SYNTAX.replace("use_causal_mask: true", "use_causal_masks: true")
+    diagnostics = server.open(tmp_path / "v2_bad.yaml", bad)
+    assert len(diagnostics) == 1 and "use_causal_masks" in diagnostics[0]["message"], diagnostics
