@@ -306,16 +306,31 @@ def test_huge_sparse_file_is_refused_by_size(tmp_path):
     assert "the limit is 8,388,608 bytes" in result.stdout
 
 
-def test_huge_repeat_is_refused_quickly(tmp_path):
-    path = tmp_path / "spec.yaml"
-    path.write_text(textwrap.dedent("""\
+HUGE_REPEATS = {
+    "one block": """\
         specc: 1
         name: x
         model:
           inputs: {a: {shape: [2]}}
           blocks: {b: {layers: [{Dense: {units: 1}}]}}
           layers: [{b: {repeat: 1000000000}}]
-        """))
+        """,
+    "blocks inside blocks": """\
+        specc: 1
+        name: x
+        model:
+          inputs: {a: {shape: [2]}}
+          blocks: {c: {layers: [Flatten]}, b: {layers: [{c: {repeat: 1000}}]}, d: {layers: [{b: {repeat: 1000}}]}}
+          layers: [{d: {repeat: 1000}}]
+        """,
+}
+
+
+@pytest.mark.parametrize("text", HUGE_REPEATS.values(), ids=list(HUGE_REPEATS))
+def test_huge_repeat_is_refused_quickly(tmp_path, text):
+    """A few characters must not expand into a billion layers, nested or not: refused before expanding."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(text))
     script = ("import resource; resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
               f"import specc\ntry:\n    specc.load({str(path)!r})\nexcept specc.SpecError as err:\n    print(err)\n")
     try:

@@ -137,6 +137,8 @@ class _Lowering:
         self.aliases: dict[str, Any] = {}  # block instance name -> its output (a list: its outputs)
         self.expanding: list[str] = []  # the blocks being expanded, outermost first: a cycle is an error
         self.expanded = 0  # layers made by block copies so far
+        self.too_large = False  # the copies passed MAX_LAYERS: expanding stopped
+        self.sizes: dict[str, int] = {}  # block -> the layers one copy expands to
         self.counters: dict[str, int] = {}
         self.duplicates = False  # with two layers of one name, references (and cycles) mean nothing
         self.broken_references = False  # a reference to nothing: what it was meant to use looks unused
@@ -398,6 +400,25 @@ class _Lowering:
         outputs = [ref for ref in outputs if not isinstance(ref, _Unknown)]
         return layers, (outputs[0] if len(outputs) == 1 else outputs or None)
 
+    def size_of(self, block_name: str, seen: tuple = ()) -> int:
+        """How many layers one copy of a block expands to, at least (a `${...}` repeat counts once)."""
+        if block_name in self.sizes:
+            return self.sizes[block_name]
+        total = 0
+        for item in self.model.blocks[block_name].layers:
+            parts = split_object(item)
+            inner = parts[0] if parts and parts[0] in self.model.blocks and parts[0] not in seen + (block_name,) else None
+            if inner is None:
+                total += 1
+                continue
+            repeat = (parts[1] or {}).get("repeat", 1) if isinstance(parts[1] or {}, dict) else 1
+            repeat = repeat if isinstance(repeat, int) and not isinstance(repeat, bool) and repeat > 0 else 1
+            total += repeat * self.size_of(inner, seen + (block_name,))
+            if total > MAX_LAYERS:
+                break  # past the limit: how far past does not matter
+        self.sizes[block_name] = total
+        return total
+
     def instance_sources(self, block_name: str, args: dict, item_path: tuple, label: str, previous: Any,
                          inputs: list) -> dict[str, Any] | None:
         """What an instance gives each of the block's inputs: `inputs:` as a list in order or a mapping by
@@ -442,6 +463,8 @@ class _Lowering:
         copies get the instance's name or an automatic one, claimed like layer names.
         """
         block = self.model.blocks[block_name]
+        if self.too_large:
+            return [], None  # reported once: nothing more is expanded
         if block_name in self.expanding:
             cycle = " -> ".join([*self.expanding[self.expanding.index(block_name):], block_name])
             self.report(Code.BLOCK_USE, item_path, label, f"blocks that use each other in a cycle: {cycle}", False)
@@ -460,10 +483,12 @@ class _Lowering:
         layers: list[_Layer] = []
         output = None
         for copy in range(repeat):
-            if self.expanded + len(block.layers) > MAX_LAYERS:
+            # Each copy has at least its block's items: a repeat past the limit is refused before it is expanded.
+            if self.expanded + (repeat - copy) * self.size_of(block_name) > MAX_LAYERS:
                 # Like an alias bomb: a few characters must not expand into an unbounded model.
                 self.report(Code.BLOCK_USE, item_path + (("repeat",) if "repeat" in args else ()), label,
                             f"the copies of '{block_name}' make the model larger than {MAX_LAYERS:,} layers", False)
+                self.too_large = self.broken_references = True  # what is left unexpanded would echo
                 return layers, None
             if base is not None:
                 instance = base if repeat == 1 else f"{base}_{copy + 1}"
@@ -484,6 +509,8 @@ class _Lowering:
             if base is None:
                 self.aliases[instance] = output
             if copy + 1 < repeat:
+                if self.too_large:
+                    break
                 if isinstance(output, list) or output is None:
                     self.report(Code.BLOCK_USE, item_path + ("repeat",), label, f"repeat chains copies: '{block_name}' "
                                 "must give one output", False)
