@@ -49,7 +49,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return Exit.USAGE
     try:
+        from specc.project import PluginError, add_plugins, staleness
+
+        add_plugins(getattr(args, "plugins", []))
+        stale = None if args.command == "plugins" else staleness()
+        if stale:  # the catalog would judge the project's own classes by what they were
+            print(f"specc: error: {stale}", file=sys.stderr)
+            return Exit.USAGE
         return int(args.run(args))
+    except PluginError as err:
+        print(f"specc: error: {err}", file=sys.stderr)
+        return Exit.USAGE
     except UsageError as err:
         print(f"specc: error: {err}", file=sys.stderr)
         return Exit.USAGE
@@ -117,7 +127,27 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("-o", "--output", default=str(DEFAULT_SCHEMA_PATH),
                         help=f"where to write it (default: {DEFAULT_SCHEMA_PATH}; '-' for standard output)")
     schema.set_defaults(run=run_schema)
+
+    plugins = commands.add_parser("plugins", help="introspect the project's own Keras classes ([tool.specc] plugins) "
+                                                  "into .specc/plugins.json, which validation reads")
+    plugins.set_defaults(run=run_plugins)
+    for command in commands.choices.values():
+        command.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
+                             help="a module of the project's own Keras classes, besides [tool.specc] plugins (repeatable)")
     return parser
+
+
+def run_plugins(args: argparse.Namespace) -> Exit:
+    from specc.plugins import write_extension
+    from specc.project import declared_plugins
+
+    if not declared_plugins():
+        raise UsageError("no plugins declared: list modules in [tool.specc] plugins in pyproject.toml, or give --plugin MODULE")
+    path, extension = write_extension()
+    found = [f"{name} ({kind})" for kind, classes in sorted(extension["kinds"].items()) for name in sorted(classes)]
+    print(f"wrote {path}: {len(found)} registered Keras class{'es' * (len(found) != 1)} from "
+          f"{', '.join(extension['plugins'])}" + (": " + ", ".join(found) if found else ""))
+    return Exit.OK
 
 
 def add_overrides(parser: argparse.ArgumentParser) -> None:

@@ -86,10 +86,13 @@ def _without_start_up_lines():
 
 
 def keras_callable(path: str) -> Any:
-    """The Keras class or function at a catalog path, e.g. keras.layers.Dense."""
+    """The Keras class or function at a catalog path, e.g. keras.layers.Dense, or a project's own class
+    (`mypkg.layers.TransformerBlock`), from a module the project declares as a plugin, never from the spec."""
     module, _, attr = path.rpartition(".")
-    if not module.startswith("keras"):  # the catalog only holds Keras's public API
-        raise ValueError(f"not a Keras path: {path}")
+    if not module.startswith("keras"):  # the catalog holds Keras's public API and the declared plugins' classes
+        from specc.plugins import plugin_object
+
+        return plugin_object(path)
     return getattr(importlib.import_module(module), attr)
 
 

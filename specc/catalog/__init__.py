@@ -13,10 +13,13 @@ activation. Each kind has `classes` (written as `{ClassName: {args}}`) and
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 from typing import Any
 
+from specc.project import EXTENSION, project_root, read_extension
 from specc.resources import data_dir
 
 KINDS = (
@@ -160,7 +163,34 @@ def parse_catalog(raw: dict) -> Catalog:
 
 
 @cache
+def _shipped() -> dict:
+    return json.loads((data_dir("schemas") / "keras_catalog.json").read_text(encoding="utf-8"))
+
+
 def load_catalog() -> Catalog:
-    """The catalog shipped with specc (read once per process)."""
-    path = data_dir("schemas") / "keras_catalog.json"
-    return parse_catalog(json.loads(path.read_text(encoding="utf-8")))
+    """The catalog shipped with specc, with the project's own classes when it has a plugin extension
+    (`specc plugins` writes it: specc.project); read once per process, and again when the extension changes."""
+    root = _root_of(os.getcwd())
+    try:
+        stamp = (root / EXTENSION).stat().st_mtime_ns
+    except OSError:
+        stamp = None
+    return _catalog(str(root) if stamp is not None else None, stamp)
+
+
+@cache
+def _root_of(folder: str):
+    return project_root(Path(folder))
+
+
+@cache
+def _catalog(root: str | None, stamp: int | None) -> Catalog:
+    raw = _shipped()
+    extension = read_extension(Path(root)) if root is not None else None
+    if extension:
+        kinds = {kind: dict(body) for kind, body in raw["kinds"].items()}
+        for kind, classes in extension.get("kinds", {}).items():
+            if kind in kinds:
+                kinds[kind]["classes"] = {**kinds[kind]["classes"], **classes}
+        raw = {**raw, "kinds": kinds}
+    return parse_catalog(raw)

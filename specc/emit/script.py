@@ -13,15 +13,16 @@ Importing this module does not import Keras.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from functools import cache
-from typing import Any
+from typing import Any, Mapping
 
 from specc import __version__
 from specc.emit.model import compile_code, model_code
 from specc.emit.source import INDENT, literal, long_literal
-from specc.ir import BuiltinSource, Spec
+from specc.ir import BuiltinSource, Call, LayerNode, Spec
 from specc.resources import builtin_data_file
 
 # -- the script ---------------------------------------------------------------------------
@@ -83,6 +84,9 @@ def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> S
         header_source=literal(spec_path) if len(literal(spec_path)) <= 90 else literal(Path(spec_path).name),
         header_sha256=sha256,
     )
+    plugins = plugin_modules(spec)
+    view.keras_imports += [f"import {module}  # noqa: E402  (the project's own Keras classes: [tool.specc] plugins)"
+                           for module in plugins]
     if spec.data is not None:
         from specc.emit.data import data_view  # the data and training parts, for specs with data
 
@@ -95,6 +99,30 @@ def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> S
         view.imports = [f"import {name}" for name in sorted(modules)]
         view.keras_imports += ["import numpy as np  # noqa: E402", "import tensorflow as tf  # noqa: E402"]
     return view
+
+
+def plugin_modules(spec: Spec) -> list[str]:
+    """The modules of the project's own classes the spec uses (declared plugins), which the script imports."""
+    found: set[str] = set()
+
+    def visit(value: Any) -> None:
+        if isinstance(value, (Call, LayerNode)):
+            path = value.path if isinstance(value, Call) else value.keras_path
+            if not path.startswith("keras."):
+                found.add(path.rpartition(".")[0])
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for item in dataclasses.fields(value):
+                if item.name not in ("positions", "canonical"):
+                    visit(getattr(value, item.name))
+        elif isinstance(value, Mapping):
+            for item in value.values():
+                visit(item)
+        elif isinstance(value, (list, tuple)):
+            for item in value:
+                visit(item)
+
+    visit(spec)
+    return sorted(found)
 
 
 def shipped_data(spec: Spec) -> dict[str, bytes]:
