@@ -191,6 +191,7 @@ class LayerNode:
     shares: str | None = None  # SHARED: the node whose layer is applied again
     input_names: tuple[str, ...] = ()  # inputs passed by name: layer(query=..., value=...)
     call: Mapping[str, Any] = field(default_factory=dict)  # call()'s keyword arguments: constants and Refs
+    adapt: bool = False  # a preprocessing layer whose state `adapt()` learns from the training split of its input
     expression: Any = None  # OPS: the Expression
     submodel: Any = None  # MODEL: the Graph of a block made one keras.Model (its inputs' shapes: those it is applied to)
 

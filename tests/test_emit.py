@@ -301,6 +301,18 @@ def data_specs(folder: Path) -> dict[str, str]:
             compile: {optimizer: adam, loss: mse}
             train: {epochs: 1, batch_size: 8}
             """),
+        "npz_adapt.yaml": head + textwrap.dedent("""\
+            model:
+              inputs: {image: {shape: [4]}}
+              layers:
+                - Normalization: {adapt: true, name: norm}
+                - Dense: {units: 3, activation: softmax}
+            data:
+              source: {npz: {path: data/two.npz, x: {image: img}, y: c}}
+              split: {validation: 0.2, test: 0.2}
+            compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+            train: {epochs: 1, batch_size: 8}
+            """),
         "images_mixed_precision.yaml": head + textwrap.dedent("""\
             model:
               inputs: {image: {shape: [5, 5, 3]}}

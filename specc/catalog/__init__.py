@@ -64,6 +64,7 @@ class ClassInfo:
     tensors: tuple[str, ...] = ()  # call()'s tensor parameters, in order: ("query", "value", "key")
     call: dict[str, str] | None = None  # call()'s other parameters -> "tensor" or "bool"
     call_open: bool = False  # call() takes **kwargs: any call argument goes through
+    adapts: bool = False  # a preprocessing layer with adapt(): it can learn its state from the training data
 
     @property
     def required(self) -> list[str]:
@@ -139,6 +140,7 @@ def _class(kind: str, name: str, raw: dict) -> ClassInfo:
         tensors=tuple(raw.get("tensors", ())),
         call={name: entry.get("type", "tensor") for name, entry in raw.get("call", {}).items()},
         call_open=raw.get("call_open", False),
+        adapts=raw.get("adapt", False),
     )
 
 

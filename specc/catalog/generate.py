@@ -45,6 +45,7 @@ Rules:
   other parameters of `call()` a spec may set (`initial_state`, `mask`,
   `use_causal_mask`, `training`), each `tensor` (takes tensors: default None)
   or `bool`, with `open` when `call()` takes `**kwargs`.
+* Layers that learn state from data (`Normalization`, `StringLookup`, ...) get `adapt`.
 * `ops` lists the functions of `keras.ops` a tensor expression may call, with
   their parameters in order (`required`, `keyword` for keyword-only,
   `variadic` for `*args`), leaving out those that take a Python function
@@ -411,6 +412,8 @@ def describe(obj, kind: str, public_path: str) -> dict:
     if kind == "layer":
         entry["inputs"] = layer_inputs(obj)
         entry.update(layer_call(obj))
+        if callable(getattr(obj, "adapt", None)):  # a preprocessing layer that learns its state from data
+            entry["adapt"] = True
     return entry
 
 

@@ -300,6 +300,10 @@ def _model_lines(spec: Spec, dist: DistributionView | None) -> list[str]:
                   inner + "keras.mixed_precision.set_global_policy(policy)"]
     else:
         lines.append(inner + "model = build_model()")
+    for node in spec.graph.layers:  # adapt: true, from the training split only, as specc train does
+        if node.adapt:
+            lines.append(f"model.get_layer({literal(node.name)}).adapt("
+                         f"data[\"train\"][0][{literal(node.inputs[0].name)}])")
     if dist is not None and spec.distribution.scale_learning_rate == "linear":
         lines += [INDENT + "rate = model.optimizer.learning_rate  # scale_learning_rate: linear, for the global batch",
                   INDENT + "rate.assign(rate.numpy() * strategy.num_replicas_in_sync)"]

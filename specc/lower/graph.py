@@ -44,7 +44,8 @@ from specc.schema.sections import InputSpec
 
 MAX_LAYERS = 100_000  # after block expansion: far past any real Keras model, and still checked in seconds
 BLOCK_INPUT = "input"  # inside a block: the tensor the block instance is applied to
-LAYER_RESERVED = frozenset({"inputs", "call"})
+LAYER_RESERVED = frozenset({"inputs", "call", "adapt"})
+ADAPT = "adapt"  # `adapt: true`: a preprocessing layer learns its state from the training split before training
 CALL = "call"  # `call: {initial_state: ["enc[1]", "enc[2]"], use_causal_mask: true}`: call()'s keyword arguments
 # `- ops: {name: dist, expr: "sqrt(sum(square(a - b), axis=1))"}`: keras.ops applied to named tensors
 OPS_ITEM = "ops"
@@ -78,6 +79,7 @@ class _Layer:
     call: dict[str, Any] = field(default_factory=dict)  # call()'s constants
     call_refs: dict[str, Any] = field(default_factory=dict)  # call()'s tensors: a reference or a list of them
     expression: Any = None  # an ops item's checked tree
+    adapt: bool = False  # adapt() on the training data of its input, before training
     submodel: Any = None  # a block instance as one Keras model: its Graph
 
     @property
@@ -312,13 +314,27 @@ class _Lowering:
         self.checks.append(ArgumentCheck(cls, args, path + (type_name,), label, reserved, remap or {}))
         name = args.get("name")
         names: list[str] = []
-        layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs", CALL)},
+        layer = _Layer(cls, {k: v for k, v in args.items() if k not in ("name", "inputs", CALL, ADAPT)},
                        name if isinstance(name, str) else None,
                        self.read_refs(args, path + (type_name,), label, cls if kind == "layer" else None, names),
                        path, label, block=block, input_names=names)
         if CALL in args and kind == "layer":
             self.read_call(layer, args[CALL], path + (type_name, CALL))
+        if ADAPT in args and kind == "layer":
+            layer.adapt = self.read_adapt(cls, args[ADAPT], path + (type_name, ADAPT), label)
         return layer
+
+    def read_adapt(self, cls: ClassInfo, value: Any, path: tuple, label: str) -> bool:
+        """`adapt: true`, for a layer whose state adapt() learns from data."""
+        if not isinstance(value, bool):
+            self.report(Code.WRONG_TYPE, path, label, f"adapt: expected true or false; received {describe(value)}", False)
+            return False
+        if value and not cls.adapts:
+            adaptable = ", ".join(name for name, info in self.catalog["layer"].classes.items() if info.adapts)
+            self.report(Code.BAD_ARGUMENT, path, label, f"{cls.name} has no adapt(): it learns nothing from data "
+                        f"(the layers that do: {adaptable})", False)
+            return False
+        return value
 
     # -- blocks ----------------------------------------------------------------
 
@@ -766,6 +782,7 @@ class _Lowering:
             self.broken_references |= resolve.broken
             if not resolve.broken:  # with a reference missing, its count of inputs says nothing
                 self.check_arity(layer)
+                self.check_adapt(layer, inputs)
 
         self.instances = [dataclasses.replace(instance, sources=tuple(map(self.as_ref, instance.sources)),
                                               outputs=tuple(map(self.as_ref, instance.outputs)))
@@ -808,6 +825,14 @@ class _Lowering:
                 message = (f"the outputs of {listed} (one per copy of the block) go nowhere: use them as inputs "
                            "or list them in model.outputs")
             self.report(Code.UNUSED, path, layers[0].label, message, False)
+
+    def check_adapt(self, layer: _Layer, inputs: list[InputNode]) -> None:
+        """An adapting layer learns from the training data of one model input, so it must be applied to one."""
+        names = {node.name for node in inputs}
+        if layer.adapt and not (len(layer.refs) == 1 and layer.refs[0].name in names and layer.refs[0].index is None):
+            self.report(Code.BAD_ARGUMENT, layer.path + (layer.cls.name, ADAPT), layer.label,
+                        "adapt: learns from the training data of a model input, so the layer must be applied to one "
+                        f"(it is applied to {', '.join(map(str, layer.refs)) or 'nothing'})", False)
 
     def check_arity(self, layer: _Layer) -> None:
         low, high, _ = layer.cls.inputs
@@ -950,7 +975,7 @@ def _node(layer: _Layer) -> LayerNode:
     return LayerNode(layer.name, layer.cls.name, APPLICATION if application else LAYER, layer.cls.path,
                      kwargs, tuple(layer.refs), takes_list=bool(layer.cls.inputs[2]), trainable=trainable is not False,
                      shape_from_input=application and "input_shape" not in kwargs and len(layer.refs) == 1,
-                     path=layer.path, block=layer.block, input_names=tuple(layer.input_names), call=call)
+                     path=layer.path, block=layer.block, input_names=tuple(layer.input_names), call=call, adapt=layer.adapt)
 
 
 def _block_def(block_name: str, block: Block, entries: list) -> BlockDef:

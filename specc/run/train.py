@@ -81,6 +81,9 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
         keras = import_keras()
         with _dtype_policy(keras, spec.fit.mixed_precision):
             model = _model(keras, spec, run, strategy)
+            if not run.fit_done:
+                with _keras_refusing(spec, "adapt", runs.History()):
+                    _adapt(model, spec, splits)
             check_labels_against_model(spec, splits, model)
             history = runs.History.read(run.dir / runs.HISTORY) if run.state == runs.RESUME else runs.History()
             callbacks = make_callbacks(keras, spec, run.callbacks, run.dir, history, resume=run.state == runs.RESUME)
@@ -178,6 +181,13 @@ def _model(keras, spec: Spec, run: _Run, strategy):
     if strategy is not None:
         distribute.repair_multi_worker_fit(model, strategy)
     return model
+
+
+def _adapt(model, spec: Spec, splits) -> None:
+    """`adapt: true` layers learn their state from the training split of their input (never validation or test)."""
+    for node in spec.graph.layers:
+        if node.adapt:
+            model.get_layer(node.name).adapt(splits.train.x[node.inputs[0].name])
 
 
 def _feed(strategy, dataset):

@@ -149,6 +149,10 @@ def _layer_reserved(cls: ClassInfo) -> dict:
         reserved["inputs"] = {**LAYER_RESERVED["inputs"], "anyOf": [*LAYER_RESERVED["inputs"]["anyOf"], by_name]}
     options = {name: ({"type": ["boolean", "null"] if name == "training" else "boolean"} if kind == "bool" else TENSOR_NAMES)
                for name, kind in (cls.call or {}).items()}
+    if cls.adapts:
+        reserved["adapt"] = {"type": "boolean", "description": "true: adapt() learns the layer's state (vocabulary, "
+                                                               "mean and variance, ...) from the training split of its input "
+                                                               "before training."}
     reserved["call"] = {"type": "object", "properties": options, "additionalProperties": cls.call_open,
                         "description": "Keyword arguments of the layer's call(): tensors by name "
                                        "(initial_state: [\"enc[1]\", \"enc[2]\"]) and flags (use_causal_mask: true)."}
