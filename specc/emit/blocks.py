@@ -30,6 +30,7 @@ class Plan:
     instances: dict[str, BlockInstance] = field(default_factory=dict)
     nodes: dict[str, LayerNode] = field(default_factory=dict)
     all_instances: tuple[BlockInstance, ...] = ()  # every instance written as a call, those inside others too
+    inner: dict[str, list[BlockInstance]] = field(default_factory=dict)  # instance -> the instances directly inside it
     _inside: set[str] = field(default_factory=set)  # nodes of instances, but their first
 
     def __post_init__(self) -> None:
@@ -37,8 +38,7 @@ class Plan:
 
     def inner_instances(self, instance: BlockInstance) -> list[BlockInstance]:
         """The instances of blocks directly inside `instance`, in its order."""
-        inner = [i for i in self.all_instances if i is not instance and set(i.nodes) < set(instance.nodes)]
-        return [i for i in inner if not any(set(i.nodes) < set(j.nodes) for j in inner)]
+        return self.inner.get(instance.name, [])
 
     def starting_at(self, node: str) -> BlockInstance | None:
         """The instance whose first node this is: the script calls its function here."""
@@ -76,29 +76,47 @@ def plan(graph: Graph) -> Plan:
         users.setdefault(ref.name, set()).add(None)
     blocks = {block.name: block for block in graph.blocks}
     rejected = {name for name, block in blocks.items() if not block.whole_arguments}
+    inner = inner_instances(graph.instances)
     # A block inside another is written inside its function: the outer fits only if the inner does.
     changed = True
     while changed:
         changed = False
         for instance in graph.instances:
             if instance.block not in rejected and not _fits_a_function(
-                    instance, blocks[instance.block], graph, nodes, position, users, rejected):
+                    instance, blocks[instance.block], graph, nodes, position, users, rejected, inner[instance.name]):
                 rejected.add(instance.block)
                 changed = True
+    # Inside a block written as a function, a block's instances are its calls; inside one written out, the model's.
+    nested = {i.name for outer in graph.instances if outer.block not in rejected for i in inner[outer.name]}
     instances = {instance.nodes[0]: instance for instance in graph.instances
-                 if instance.block not in rejected and not _nested(instance, graph)}
+                 if instance.block not in rejected and instance.name not in nested}
     return Plan({name: block for name, block in blocks.items() if name not in rejected}, instances, nodes,
-                all_instances=tuple(i for i in graph.instances if i.block not in rejected))
+                all_instances=tuple(i for i in graph.instances if i.block not in rejected), inner=inner)
 
 
-def _nested(instance: BlockInstance, graph: Graph) -> bool:
-    """An instance inside another instance: its outer block's function calls it."""
-    return any(other is not instance and instance.nodes and set(instance.nodes) < set(other.nodes)
-               for other in graph.instances)
+def inner_instances(instances) -> dict[str, list[BlockInstance]]:
+    """Each instance's name -> the instances of blocks directly inside it, in order.
+
+    A block inside a block is expanded within its outer copy, so its nodes are a run of the outer's:
+    found from where each instance starts, in time linear in the nodes.
+    """
+    starting: dict[str, list[BlockInstance]] = {}
+    for instance in instances:
+        if instance.nodes:
+            starting.setdefault(instance.nodes[0], []).append(instance)
+    found = {}
+    for instance in instances:
+        within = [other for name in instance.nodes for other in starting.get(name, ())
+                  if other is not instance and len(other.nodes) < len(instance.nodes)]
+        covered = {name for other in within for name in other.nodes[1:]}
+        found[instance.name] = [other for other in within if other.nodes[0] not in covered
+                                and not any(other is not o and set(other.nodes) < set(o.nodes) for o in within
+                                            if o.nodes[0] == other.nodes[0])]
+    return found
 
 
 def _fits_a_function(instance: BlockInstance, block: BlockDef, graph: Graph, nodes: dict, position: dict,
-                     users: dict, rejected: set) -> bool:
+                     users: dict, rejected: set, direct: list[BlockInstance]) -> bool:
     """Whether one instance can be a call of its block's function: its nodes plain layers (or calls of blocks inside
     it that fit), consecutive, fed by tensors made before them, and used outside only through its outputs."""
     if not instance.nodes or any(ref is None for ref in instance.sources) or not instance.outputs:
@@ -107,8 +125,6 @@ def _fits_a_function(instance: BlockInstance, block: BlockDef, graph: Graph, nod
         return False  # `lstm[1]` in or out: written out, where the index reads plainly
     if len(set(instance.sources)) != len(instance.sources):
         return False  # one tensor for two inputs: the function could not tell them apart
-    inner = [i for i in graph.instances if i is not instance and set(i.nodes) < set(instance.nodes)]
-    direct = [i for i in inner if not any(set(i.nodes) < set(j.nodes) for j in inner)]
     if any(i.block in rejected for i in direct):
         return False
     own = [name for name in instance.nodes if not any(name in i.nodes for i in direct)]
