@@ -676,6 +676,16 @@ LAYER_CLASSES = ["Dense", "Conv2D", "Conv1D", "Add", "Concatenate", "Multiply", 
                  "Embedding", "MultiHeadAttention", "Reshape", "LeakyReLU", "Lambda", "Dot", "ResNet50",
                  "MobileNetV2"]
 BLOCK_NAMES = ["res", "blk"]
+# Tensor expressions (ops items), sound and not: names of the skeleton's layers and inputs, keras.ops calls, hostile text.
+EXPRESSIONS = ["a + b", "sqrt(square(a - b))", "a[:, 0]", "sum(a, axis=1, keepdims=True)", "res[1] * 2", "img[..., ::2]",
+               "where(a > 0, a, 0.1 * a)", "a.__class__", "__import__('os')", "", "a +", "sqrt(a, axis=1)", "nope(a)",
+               "concatenate([a, b], axis=-1)", "(lambda: a)()", "-" * 50 + "a", "dense @ dense_1", "1 + 2", "shape(a)[1]",
+               "input * 2", "cast(a, 'int32')", "a < b < a", "[t for t in a]", "${params.x}"]
+CALL_ARGUMENTS = {"training": st.one_of(st.booleans(), st.none(), st.sampled_from(["a", "b", "x"])),
+                  "initial_state": st.one_of(st.sampled_from(["a", "res[1]", "dense[2]"]), st.lists(st.sampled_from(
+                      ["a", "res[1]", "res[2]", "img"]), max_size=3), st.integers()),
+                  "use_causal_mask": st.one_of(st.booleans(), st.sampled_from(["yes", "a"])),
+                  "mask": st.sampled_from(["a", "b", "nothing"]), "query": st.just("a"), "nope": st.integers()}
 NAMES = ["a", "b", "c", "img", "meta", "input", "res", "blk", "stem", "dense", "dense_1", "res_1", "a/b"]
 
 
@@ -709,6 +719,20 @@ def arg_value(arg_type: str):
 @st.composite
 def layer_items(draw, class_names):
     cls_name = draw(st.sampled_from(class_names))
+    if cls_name == "ops":
+        expr = draw(st.one_of(st.sampled_from(EXPRESSIONS), json_like))
+        if draw(st.booleans()):
+            return {"ops": expr}
+        item = {"expr": expr} if draw(st.integers(0, 9)) else {}
+        if draw(st.booleans()):
+            item["name"] = draw(st.sampled_from(NAMES))
+        return {"ops": item}
+    if cls_name == "Shared":  # a layer, or a block made one Keras model, applied again
+        item = {"layer": draw(st.sampled_from(NAMES)), "inputs": draw(st.one_of(st.sampled_from(NAMES), st.lists(
+            st.sampled_from(NAMES), max_size=2)))}
+        if draw(st.booleans()):
+            item["name"] = draw(st.sampled_from(NAMES))
+        return {"Shared": item}
     info = class_info(cls_name)
     if draw(st.integers(0, 9)) == 0:
         return cls_name  # a bare class name
@@ -726,6 +750,13 @@ def layer_items(draw, class_names):
         args["inputs"] = draw(st.lists(st.sampled_from(NAMES), max_size=3))
     elif choice == 3:
         args["inputs"] = draw(json_like)
+    elif choice == 4 and draw(st.booleans()):  # by the names of call()'s tensors
+        args["inputs"] = draw(st.dictionaries(st.sampled_from(["query", "value", "key", "x", "skip", "input"]),
+                                              st.sampled_from(NAMES), max_size=3))
+    if draw(st.integers(0, 3)) == 0:
+        args["call"] = draw(st.one_of(st.dictionaries(st.sampled_from(list(CALL_ARGUMENTS)), st.sampled_from(NAMES),
+                                                      max_size=3), st.fixed_dictionaries({}, optional=CALL_ARGUMENTS),
+                                      json_like))
     if cls_name in BLOCK_NAMES and draw(st.booleans()):
         args["repeat"] = draw(st.one_of(st.integers(-1, 3), st.sampled_from(REFERENCES)))
     if draw(st.integers(0, 19)) == 0:
@@ -752,14 +783,20 @@ def skeleton_specs(draw):
         model["blocks"] = draw(st.dictionaries(
             st.sampled_from(BLOCK_NAMES + ["Dense"]),
             st.fixed_dictionaries(
-                {"layers": st.lists(layer_items(LAYER_CLASSES[:12] + BLOCK_NAMES), min_size=1, max_size=4)},
+                {"layers": st.lists(layer_items(LAYER_CLASSES[:12] + BLOCK_NAMES + ["ops"]), min_size=1, max_size=4)},
                 optional={"params": st.dictionaries(st.sampled_from(["filters", "units", "x"]),
                                                     st.one_of(st.integers(1, 16), st.just("???"),
-                                                              st.sampled_from(REFERENCES)), max_size=3)}),
+                                                              st.sampled_from(REFERENCES)), max_size=3),
+                          # blocks of several inputs and outputs, and blocks made one Keras model
+                          "inputs": st.one_of(st.lists(st.sampled_from(["input", "x", "skip", "a"]), max_size=3), json_like),
+                          "outputs": st.one_of(st.sampled_from(NAMES + ["dense[1]", "x"]),
+                                               st.lists(st.sampled_from(NAMES + ["dense[1]"]), max_size=3)),
+                          "model": st.one_of(st.booleans(), scalars)}),
             max_size=2))
-    model["layers"] = draw(st.lists(layer_items(LAYER_CLASSES + BLOCK_NAMES), min_size=1, max_size=7))
+    model["layers"] = draw(st.lists(layer_items(LAYER_CLASSES + BLOCK_NAMES + ["ops", "Shared"]), min_size=1, max_size=7))
     if draw(st.integers(0, 2)) == 0:
-        model["outputs"] = draw(st.one_of(st.sampled_from(NAMES), st.lists(st.sampled_from(NAMES), max_size=3)))
+        outputs = NAMES + ["res[1]", "dense[0]", "blk[2]", "a[x]"]
+        model["outputs"] = draw(st.one_of(st.sampled_from(outputs), st.lists(st.sampled_from(outputs), max_size=3)))
     spec["model"] = model
     if draw(st.booleans()):
         spec["compile"] = draw(st.fixed_dictionaries({}, optional={

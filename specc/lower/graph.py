@@ -931,7 +931,7 @@ def _all_refs(layer: _Layer) -> list[Ref]:
     refs = list(layer.refs)
     for value in layer.call_refs.values():
         refs.extend(value if isinstance(value, tuple) else [value])
-    return refs
+    return [ref for ref in refs if isinstance(ref, Ref)]  # a reference to nothing is reported already
 
 
 _SUBMODEL_INPUT = "\0input:"  # inside a sub-model's expansion: the block's input NAME, which no spec name can be
