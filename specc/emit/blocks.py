@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from specc.emit.source import INDENT, Raw, identifier, literal, source, wrapped
-from specc.ir import LAYER, BlockDef, BlockInstance, Graph, LayerNode
+from specc.emit.expressions import expression_source
+from specc.ir import LAYER, OPS, BlockDef, BlockInstance, Graph, LayerNode, Ref
 
 
 @dataclass
@@ -136,7 +137,7 @@ def _fits_a_function(instance: BlockInstance, block: BlockDef, graph: Graph, nod
     if any(position.get(ref.name, first) >= first for ref in instance.sources):
         return False  # an input made after the block starts: the call would come too early
     layers = [nodes[name] for name in own]
-    if any(node.kind != LAYER or node.call or node.input_names for node in layers):
+    if any(node.kind not in (LAYER, OPS) for node in layers):
         return False
     if graph.sequential and (direct or len(block.inputs) != 1 or block.outputs):
         return False  # a Sequential model's function returns a list of layers
@@ -205,6 +206,14 @@ def function_source(function: BlockDef, instance: BlockInstance, sequential: boo
             continue
         if node.name in skip:
             continue
+        if node.kind == OPS:  # an expression: keras.ops code on the function's tensors
+            variable = identifier(node.name[prefix:], taken)
+            code = expression_source(node.expression, [tensor(Ref(ref.name)) for ref in node.inputs], INDENT,
+                                     len(INDENT) + len(variable) + 3)
+            lines.extend((INDENT + f"{variable} = {code}").splitlines())
+            local[node.name] = variable
+            item += 1
+            continue
         kwargs = {key: Raw(value) if isinstance(value, Parameter) else value
                   for key, value in constant_args(function, item, node).items()}
         item += 1
@@ -215,7 +224,10 @@ def function_source(function: BlockDef, instance: BlockInstance, sequential: boo
             constructors.append(wrapped(f"{node.keras_path}(", arguments, ")", indent))
             continue
         refs = [tensor(ref) for ref in node.inputs]
-        call_args = f"[{', '.join(refs)}]" if node.takes_list else ", ".join(refs)
+        if node.input_names:
+            refs = [f"{key}={ref}" for key, ref in zip(node.input_names, refs)]
+        call_args = f"[{', '.join(refs)}]" if node.takes_list and not node.input_names else ", ".join(refs)
+        call_args = ", ".join(filter(None, [call_args, *_call_arguments(node, tensor)]))
         variable = identifier(node.name[prefix:], taken)
         room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
         constructor = wrapped(f"{node.keras_path}(", arguments, ")", INDENT, room)
@@ -226,6 +238,20 @@ def function_source(function: BlockDef, instance: BlockInstance, sequential: boo
     else:
         lines.append(INDENT + "return " + ", ".join(tensor(ref) for ref in instance.outputs))
     return "\n".join(lines)
+
+
+def _call_arguments(node: LayerNode, tensor) -> list[str]:
+    """call()'s keyword arguments inside a block's function: tensors as its variables, constants as literals."""
+    written = []
+    for key, value in node.call.items():
+        if isinstance(value, Ref):
+            text = tensor(value)
+        elif isinstance(value, tuple):
+            text = "[" + ", ".join(tensor(ref) for ref in value) + "]"
+        else:
+            text = literal(value)
+        written.append(f"{key}={text}")
+    return written
 
 
 def _nested_call(function: BlockDef, nested: BlockInstance, bound: dict, prefix: int, tensor, local: dict,

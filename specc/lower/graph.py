@@ -986,8 +986,9 @@ def _block_def(block_name: str, block: Block, entries: list) -> BlockDef:
         type_name = parts[0] if parts else ""
         head = len(entry.path) + 1  # bound paths: item path + (type, argument)
         bound = {path[head]: param for path, param in entry.bound.items() if len(path) == head + 1}
-        if entry.partial or len(bound) != len(entry.bound) or {"name", "inputs"} & set(bound):
-            whole = False  # a parameter inside a longer string or a nested value, or naming a layer
+        if entry.partial or len(bound) != len(entry.bound) or {"name", "inputs"} & set(bound) or (
+                type_name == OPS_ITEM and entry.bound):
+            whole = False  # a parameter inside a longer string or a nested value, naming a layer, or an expression
         items.append(BlockItem(type_name, bound))
     outputs = () if block.outputs is None else (block.outputs,) if isinstance(block.outputs, str) else tuple(block.outputs)
     return BlockDef(block_name, tuple(block.params), dict(block.params), tuple(items), whole,

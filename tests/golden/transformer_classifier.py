@@ -12,6 +12,39 @@ SPEC_SHA256 = "9ae1b7a1a46987818f95f8096659023f2bd334ad22cfc7a37869280f4d6fe651"
 SPECC_VERSION = "0.1.0"
 
 
+def transformer_block(x, name, dim, heads, ff_dim, rate):
+    "The spec's block transformer_block: one copy, its layers named NAME_<layer>."
+    attention = keras.layers.MultiHeadAttention(
+        num_heads=heads,
+        key_dim=dim,
+        name=name + "_attention",
+    )(query=x, value=x)
+    attention_dropout = keras.layers.Dropout(
+        rate=rate,
+        name=name + "_attention_dropout",
+    )(attention)
+    attention_residual = keras.layers.Add(
+        name=name + "_attention_residual",
+    )([x, attention_dropout])
+    attention_norm = keras.layers.LayerNormalization(
+        epsilon=1e-06,
+        name=name + "_attention_norm",
+    )(attention_residual)
+    ffn_hidden = keras.layers.Dense(
+        units=ff_dim,
+        activation="relu",
+        name=name + "_ffn_hidden",
+    )(attention_norm)
+    ffn_output = keras.layers.Dense(units=dim, name=name + "_ffn_output")(ffn_hidden)
+    ffn_dropout = keras.layers.Dropout(rate=rate, name=name + "_ffn_dropout")(ffn_output)
+    ffn_residual = keras.layers.Add(name=name + "_ffn_residual")([attention_norm, ffn_dropout])
+    ffn_norm = keras.layers.LayerNormalization(
+        epsilon=1e-06,
+        name=name + "_ffn_norm",
+    )(ffn_residual)
+    return ffn_norm
+
+
 def build_model():
     "Token + position embedding -> one Transformer block -> pooled -> 2 classes."
     keras.utils.set_random_seed(1234)
@@ -28,42 +61,14 @@ def build_model():
         name="position_embedding",
     )(positions)
     embedded = token_embedding + position_embedding
-    transformer_attention = keras.layers.MultiHeadAttention(
-        num_heads=2,
-        key_dim=32,
-        name="transformer_attention",
-    )(query=embedded, value=embedded)
-    transformer_attention_dropout = keras.layers.Dropout(
-        rate=0.1,
-        name="transformer_attention_dropout",
-    )(transformer_attention)
-    transformer_attention_residual = keras.layers.Add(
-        name="transformer_attention_residual",
-    )([embedded, transformer_attention_dropout])
-    transformer_attention_norm = keras.layers.LayerNormalization(
-        epsilon=1e-06,
-        name="transformer_attention_norm",
-    )(transformer_attention_residual)
-    transformer_ffn_hidden = keras.layers.Dense(
-        units=32,
-        activation="relu",
-        name="transformer_ffn_hidden",
-    )(transformer_attention_norm)
-    transformer_ffn_output = keras.layers.Dense(
-        units=32,
-        name="transformer_ffn_output",
-    )(transformer_ffn_hidden)
-    transformer_ffn_dropout = keras.layers.Dropout(
-        rate=0.1,
-        name="transformer_ffn_dropout",
-    )(transformer_ffn_output)
-    transformer_ffn_residual = keras.layers.Add(
-        name="transformer_ffn_residual",
-    )([transformer_attention_norm, transformer_ffn_dropout])
-    transformer_ffn_norm = keras.layers.LayerNormalization(
-        epsilon=1e-06,
-        name="transformer_ffn_norm",
-    )(transformer_ffn_residual)
+    transformer_ffn_norm = transformer_block(
+            embedded,
+            "transformer",
+            dim=32,
+            heads=2,
+            ff_dim=32,
+            rate=0.1,
+        )
     pooled = keras.layers.GlobalAveragePooling1D(name="pooled")(transformer_ffn_norm)
     head_dropout = keras.layers.Dropout(rate=0.1, name="head_dropout")(pooled)
     sentiment = keras.layers.Dense(
