@@ -21,11 +21,11 @@ import re
 from pathlib import Path
 from typing import Any
 
+from specc.build.expressions import SeveralOutputs, evaluate
 from specc.build.keras import (Refused, fresh_operation_names, import_keras, keras_argument, keras_callable, keras_message,
                                realize)
 from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted, split_where
-from specc.build.expressions import SeveralOutputs, evaluate
 from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, Graph, InputNode, LayerNode, Ref, Spec
 
 

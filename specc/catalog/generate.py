@@ -44,7 +44,7 @@ Rules:
   (`query`, `value`, `key`), by which a spec may pass them; and `call`: the
   other parameters of `call()` a spec may set (`initial_state`, `mask`,
   `use_causal_mask`, `training`), each `tensor` (takes tensors: default None)
-  or `bool`, with `open` when `call()` takes `**kwargs`.
+  or `bool`, and `call_open` when `call()` takes `**kwargs`.
 * Layers that learn state from data (`Normalization`, `StringLookup`, ...) get `adapt`.
 * `ops` lists the functions of `keras.ops` a tensor expression may call, with
   their parameters in order (`required`, `keyword` for keyword-only,

@@ -227,7 +227,7 @@ def function_source(function: BlockDef, instance: BlockInstance, sequential: boo
         if node.input_names:
             refs = [f"{key}={ref}" for key, ref in zip(node.input_names, refs)]
         call_args = f"[{', '.join(refs)}]" if node.takes_list and not node.input_names else ", ".join(refs)
-        call_args = ", ".join(filter(None, [call_args, *_call_arguments(node, tensor)]))
+        call_args = ", ".join(filter(None, [call_args, *call_arguments(node, tensor)]))
         variable = identifier(node.name[prefix:], taken)
         room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
         constructor = wrapped(f"{node.keras_path}(", arguments, ")", INDENT, room)
@@ -240,8 +240,9 @@ def function_source(function: BlockDef, instance: BlockInstance, sequential: boo
     return "\n".join(lines)
 
 
-def _call_arguments(node: LayerNode, tensor) -> list[str]:
-    """call()'s keyword arguments inside a block's function: tensors as its variables, constants as literals."""
+def call_arguments(node: LayerNode, tensor) -> list[str]:
+    """call()'s keyword arguments as `key=value`: tensors as `tensor(ref)` writes them (a list for several),
+    constants as literals."""
     written = []
     for key, value in node.call.items():
         if isinstance(value, Ref):

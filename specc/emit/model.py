@@ -181,26 +181,14 @@ class _Writer:
         if target.input_names:
             args = [f"{key}={arg}" for key, arg in zip(target.input_names, args)]
         call_args = f"[{', '.join(args)}]" if owner.takes_list and not target.input_names else ", ".join(args)
-        call_args = ", ".join(filter(None, [call_args, *self.call_arguments(target)]))
+        keywords = emit_blocks.call_arguments(target, lambda ref: ref_source(ref, self.tensors))
+        call_args = ", ".join(filter(None, [call_args, *keywords]))
         variable = self.tensors[target.name] = identifier(target.name, self.taken)
         room = len(INDENT) + len(variable) + 3 + len(call_args) + 2
         if inline and len(INDENT) + room + len(layer) > LINE_LIMIT:  # made here: wrap it to fit
             layer = self.constructor(owner, "", args, room=LINE_LIMIT)
         self.code.lines.append(f"{variable} = {layer}({call_args})")
 
-
-    def call_arguments(self, node: LayerNode) -> list[str]:
-        """call()'s keyword arguments as `key=value`: tensors by their variables (a list for several), constants as literals."""
-        written = []
-        for key, value in node.call.items():
-            if isinstance(value, Ref):
-                text = ref_source(value, self.tensors)
-            elif isinstance(value, tuple):
-                text = "[" + ", ".join(ref_source(ref, self.tensors) for ref in value) + "]"
-            else:
-                text = literal(value)
-            written.append(f"{key}={text}")
-        return written
 
 
 def input_call(node: InputNode) -> str:
