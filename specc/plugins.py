@@ -95,11 +95,6 @@ def write_extension(root: Path | None = None) -> tuple[Path, dict]:
     return path, extension
 
 
-def python_path(path: str) -> bool:
-    """Whether a catalog path is a plugin's (`mypkg.layers.TransformerBlock`) rather than Keras's."""
-    return not path.startswith("keras.")
-
-
 def plugin_object(path: str) -> Any:
     """The class at a plugin's catalog path, from a declared module only (importing the declared modules)."""
     root = project_root()
