@@ -88,6 +88,7 @@ class Code(str, Enum):
     INPUT_ITEM = "G109", "an `Input` or `InputLayer` item that is not a chain's first item, or beside model.inputs"
     EXPRESSION = "G110", "a tensor expression (`ops:`) outside its grammar: an attribute, a lambda, a call of no keras.ops function, an argument that function lacks, too long or deep"
     CALL_ARGUMENT = "G111", "a call argument (`call:`, or `inputs:` by name) the layer's call() does not take, or of the wrong kind"
+    OUTPUT_REFERENCE = "G112", "a reference to a layer of several outputs (return_state, return_attention_scores) without its index, or past them"
 
     # -- B: building the model ---------------------------------------------------------------
     KERAS_REFUSED = "B101", "Keras refuses to create an object from its arguments: a layer, input, optimizer, loss, metric, schedule, initializer, callback"

@@ -180,7 +180,7 @@ def test_a_data_problem_has_its_code(tmp_path):
 
 
 @pytest.mark.parametrize(("name", "code"), [
-    ("forgot_flatten", "B105"), ("shared_shapes", "B103"), ("output_no_index", "B106"), ("reshape_size", "B102"),
+    ("forgot_flatten", "B105"), ("shared_shapes", "B103"), ("index_single", "B106"), ("reshape_size", "B102"),
     ("input_shape_conflict", "B104"),
 ])
 def test_build_errors_have_b_codes(name: str, code: str):

@@ -790,6 +790,7 @@ class _Lowering:
         outputs = self.resolve_outputs(known, last)
         for ref in outputs:
             consumers[ref.name] = consumers.get(ref.name, 0) + 1
+        self.check_output_indices(outputs)
         # A misspelt reference was meant to use something: "goes nowhere" and "not used" would be its echo.
         quiet = self.broken_references
         for node in () if quiet else inputs:
@@ -825,6 +826,28 @@ class _Lowering:
                 message = (f"the outputs of {listed} (one per copy of the block) go nowhere: use them as inputs "
                            "or list them in model.outputs")
             self.report(Code.UNUSED, path, layers[0].label, message, False)
+
+    def check_output_indices(self, outputs: list[Ref]) -> None:
+        """References to a layer that gives several outputs (an LSTM with return_state, attention returning its
+        scores) need one's index, and an index it has: known from the layer's arguments, before building."""
+        counts = {layer.name: count for layer in self.layers if (count := output_count(layer)) is not None}
+        if not counts:
+            return
+        uses = [(layer, ref, layer.path + (SHARED if layer.shares else layer.cls.name, layer.refs_key))
+                for layer in self.layers if layer.expression is None for ref in layer.refs]
+        uses += [(layer, ref, layer.path + (layer.cls.name, CALL, key)) for layer in self.layers
+                 for key, value in layer.call_refs.items() for ref in (value if isinstance(value, tuple) else [value])]
+        declared = self.model.outputs
+        uses += [(None, ref, ("model", "outputs") + ((k,) if isinstance(declared, list) else ()))
+                 for k, ref in enumerate(outputs)]
+        for layer, ref, path in uses:
+            count = counts.get(ref.name) if isinstance(ref, Ref) else None
+            if count is None or (ref.index is not None and ref.index < count):
+                continue
+            listed = ", ".join(f"'{ref.name}[{k}]'" for k in range(count))
+            problem = (f"'{ref.name}' gives {count} outputs ({listed}): pick one" if ref.index is None
+                       else f"'{ref.name}' gives {count} outputs ({listed}); there is no '{ref}'")
+            self.report(Code.OUTPUT_REFERENCE, path, layer.label if layer else "model.outputs", problem, False)
 
     def check_adapt(self, layer: _Layer, inputs: list[InputNode]) -> None:
         """An adapting layer learns from the training data of one model input, so it must be applied to one."""
@@ -924,6 +947,26 @@ class _Lowering:
         first = by_name[cycle[0]]
         self.report(Code.CYCLE, first.path + (first.cls.name, "inputs"), first.label, "cycle: " + " -> ".join(cycle + [cycle[0]]), False)
         return None
+
+
+_STATES = {"LSTM": 2, "ConvLSTM1D": 2, "ConvLSTM2D": 2, "ConvLSTM3D": 2, "GRU": 1, "SimpleRNN": 1}  # with return_state
+_SCORES = {"MultiHeadAttention", "GroupQueryAttention", "Attention", "AdditiveAttention"}  # return_attention_scores
+
+
+def output_count(layer: _Layer) -> int | None:
+    """How many outputs a layer gives when its arguments say it gives several (None: one, or not known here)."""
+    name, args = layer.cls.name, layer.args
+    if layer.shares or layer.expression is not None or layer.submodel is not None:
+        return None
+    if name in _STATES and args.get("return_state") is True:
+        return 1 + _STATES[name]
+    if name == "Bidirectional" and isinstance(args.get("layer"), dict) and len(args["layer"]) == 1:
+        ((inner, inner_args),) = args["layer"].items()
+        if inner in _STATES and isinstance(inner_args, dict) and inner_args.get("return_state") is True:
+            return 1 + 2 * _STATES[inner]  # the output, then each direction's states
+    if name in _SCORES and layer.call.get("return_attention_scores") is True:
+        return 2
+    return None
 
 
 def _all_refs(layer: _Layer) -> list[Ref]:
