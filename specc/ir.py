@@ -327,6 +327,8 @@ class NpzSource:
     file: File
     x: str | Mapping[str, str]  # an array name, or {model input: array name}
     y: str | Mapping[str, str]
+    x_test: str | Mapping[str, str] | None = None  # the file's own test set, like x and y
+    y_test: str | Mapping[str, str] | None = None
     kind: str = "npz"
 
 

@@ -649,3 +649,39 @@ def test_one_hot_labels_for_a_sparse_loss_are_located():
 def test_labels_of_another_width_than_the_output_are_located():
     (problem,) = label_problems(["compile.loss=mse"], output_shape=(5,))
     assert problem.endswith("the labels have shape [10] per sample, but the model's output produces [5]")
+
+
+def own_test_spec(tmp_path: Path, split: str) -> Path:
+    rng = np.random.default_rng(5)
+    np.savez(tmp_path / "d.npz", x=rng.random((20, 3)), y=rng.integers(0, 2, 20), x_test=rng.random((7, 3)),
+             y_test=rng.integers(0, 2, 7))
+    path = tmp_path / "spec.yaml"
+    path.write_text(textwrap.dedent(f"""\
+        specc: 1
+        name: own_test
+        seed: 1
+        model:
+          layers: [{{Dense: {{units: 1, input_shape: [3]}}}}]
+        data:
+          source: {{npz: {{path: d.npz, x_test: x_test, y_test: y_test}}}}
+          features: [{{rescale: 10}}]
+          split: {split}
+        """))
+    return path
+
+
+def test_an_npz_file_s_own_test_arrays_are_the_test_set(tmp_path):
+    splits = load_arrays(specc.load(own_test_spec(tmp_path, "{validation: 0.25}")))
+    with np.load(tmp_path / "d.npz") as archive:
+        np.testing.assert_allclose(splits.test.x["input"], archive["x_test"] * 10, rtol=1e-6)  # transformed like x
+        np.testing.assert_array_equal(splits.test.y["dense"], archive["y_test"])
+    assert len(splits.train) == 15 and len(splits.validation) == 5  # carved from x and y only
+
+
+def test_an_npz_test_set_and_a_test_fraction_are_refused_together(tmp_path):
+    with pytest.raises(specc.SpecError, match=r"the npz source gives its own test set \(x_test, y_test\), so split.test"):
+        specc.load(own_test_spec(tmp_path, "{test: 0.2}"))
+    path = own_test_spec(tmp_path, "{}")
+    path.write_text(path.read_text().replace(", y_test: y_test", ""))
+    with pytest.raises(specc.SpecError, match="x_test needs y_test too"):
+        specc.load(path)

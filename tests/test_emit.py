@@ -230,6 +230,8 @@ def data_specs(folder: Path) -> dict[str, str]:
              c=rng.integers(0, 3, (50, 1)), s=rng.random(50))
     np.savez(folder / "data" / "seq.npz", x=rng.integers(1, 9, (40, 7)), y=rng.integers(0, 3, 40))
     np.savez(folder / "data" / "pairs.npz", a=rng.random((40, 4)), b=rng.random((40, 4)), y=rng.integers(0, 2, 40))
+    np.savez(folder / "data" / "own_test.npz", x=rng.random((30, 4)), y=rng.integers(0, 3, 30),
+             x_test=rng.random((12, 4)), y_test=rng.integers(0, 3, 12))
     np.savez(folder / "data" / "sequences.npz", source=rng.random((40, 5, 3)), target=rng.random((40, 4, 3)),
              next=rng.random((40, 4, 3)))
     rows = ["a,b,species,c,d"] + [f"{i * 0.5},{i % 7},{'xyz'[i % 3]},{-i},{i * i / 10}" for i in range(30)]
@@ -311,6 +313,14 @@ def data_specs(folder: Path) -> dict[str, str]:
               source: {npz: {path: data/two.npz, x: {image: img}, y: c}}
               split: {validation: 0.2, test: 0.2}
             compile: {optimizer: adam, loss: sparse_categorical_crossentropy}
+            train: {epochs: 1, batch_size: 8}
+            """),
+        "npz_own_test.yaml": head + MODEL_4_TO_3 + textwrap.dedent("""\
+            data:
+              source: {npz: {path: data/own_test.npz, x_test: x_test, y_test: y_test}}
+              features: [{rescale: 2}]
+              split: {validation: 0.2}
+            compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
             train: {epochs: 1, batch_size: 8}
             """),
         "images_mixed_precision.yaml": head + textwrap.dedent("""\

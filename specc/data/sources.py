@@ -126,7 +126,8 @@ def npz(source: NpzSource, locate: Locator) -> Raw:
                 return array(spec, at + (key,))
             return {model_name: array(array_name, at + (key, model_name)) for model_name, array_name in spec.items()}
 
-        return Raw(part(source.x, "x"), part(source.y, "y"), name=source.file.written)
+        test = None if source.x_test is None else (part(source.x_test, "x_test"), part(source.y_test, "y_test"))
+        return Raw(part(source.x, "x"), part(source.y, "y"), test=test, name=source.file.written)
 
 
 def csv_file(source: CsvSource, locate: Locator) -> Raw:

@@ -107,7 +107,8 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     view.transform_lines = _transform_lines("x", features) + _transform_lines("y", labels)
 
     source = section.source
-    own_test = source.kind == "keras"  # the keras datasets have their own test set
+    # The keras datasets have their own test set, and an npz file may (x_test, y_test).
+    own_test = source.kind == "keras" or (source.kind == "npz" and source.x_test is not None)
     view.load_lines = SOURCE_LINES[source.kind](source, inputs, outputs, script_dir, helpers)
     named = source.kind in NAMES_CLASSES
     _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers, named)
@@ -146,7 +147,10 @@ def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpe
     lines = [*_data_file_lines(source.file, script_dir), "with np.load(path, allow_pickle=False) as archive:"]
     inside = _transformed("x, y", (source.x, inputs, f"archive[{literal(source.x)}]"),
                           (source.y, outputs, f"archive[{literal(source.y)}]"), INDENT * 2)
-    return [*lines, INDENT + inside[0], *inside[1:]]  # in the `with` block
+    if source.x_test is not None:  # the file's own test set
+        inside += _transformed("test", (source.x_test, inputs, f"archive[{literal(source.x_test)}]"),
+                               (source.y_test, outputs, f"archive[{literal(source.y_test)}]"), INDENT * 2)
+    return [*lines, *(INDENT + line if not line.startswith(INDENT) else line for line in inside)]  # in the `with` block
 
 
 def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:

@@ -146,7 +146,7 @@ def _source(source, positions):
         return KerasSource(given)
     if source.npz is not None:
         npz = source.npz
-        return NpzSource(absolute(npz.path, at + ("npz", "path"), positions), npz.x, npz.y)
+        return NpzSource(absolute(npz.path, at + ("npz", "path"), positions), npz.x, npz.y, npz.x_test, npz.y_test)
     if source.csv is not None:
         return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label)
     images = source.images

@@ -19,7 +19,7 @@ from pydantic import BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, m
 from pydantic_core import PydanticCustomError
 
 from specc.errors import describe, did_you_mean
-from specc.schema.base import INT64_MAX, Name, Number, PositiveInt, Section
+from specc.schema.base import INT64_MAX, Name, Number, PositiveInt, Section, Since
 
 BUILTIN_DATASETS = ("digits",)
 # keras.datasets with a load_data() returning ((x_train, y_train), (x_test, y_test)).
@@ -73,6 +73,17 @@ class NpzSource(Section):
     path: FilePath = Field(description="The .npz file, relative to the spec file.")
     x: ArrayNames = Field("x", description="The features' array name, or a mapping {model input name: array name}.")
     y: ArrayNames = Field("y", description="The labels' array name, or a mapping {model output name: array name}.")
+    x_test: Annotated[Union[ArrayNames, None], Since(2)] = Field(
+        None, description="The file's own test features (like x), e.g. x_test; with y_test, the test set instead of a fraction.")
+    y_test: Annotated[Union[ArrayNames, None], Since(2)] = Field(
+        None, description="The file's own test labels (like y), e.g. y_test.")
+
+    @model_validator(mode="after")
+    def _test_arrays_in_pairs(self) -> "NpzSource":
+        if (self.x_test is None) != (self.y_test is None):
+            given, missing = ("x_test", "y_test") if self.y_test is None else ("y_test", "x_test")
+            raise PydanticCustomError("specc_data_test_arrays", f"{given} needs {missing} too: the test set's features and labels")
+        return self
 
 
 class CsvSource(Section):
@@ -186,3 +197,10 @@ class DataSection(Section):
         description="Transforms of the targets, in order; a mapping {model output name: [...]} for models with several outputs.")
     split: Split = Field(default_factory=Split, description="Validation and test fractions carved from the source.")
     shuffle_buffer: Union[PositiveInt, None] = Field(None, description="The shuffle buffer size; default: the whole training set.")
+
+    @model_validator(mode="after")
+    def _one_test_set(self) -> "DataSection":
+        if self.source.npz is not None and self.source.npz.x_test is not None and self.split.test > 0:
+            raise PydanticCustomError("specc_data_test_set", "the npz source gives its own test set (x_test, y_test), "
+                                      f"so split.test: {self.split.test} would be a second one: remove one of the two")
+        return self
