@@ -44,6 +44,8 @@ CUSTOM_ERROR_CODES = {
     "specc_data_reshape": Code.BAD_VALUE,
     "specc_data_one_key": Code.NOT_EXACTLY_ONE,
     "specc_data_split": Code.SPLIT,
+    "specc_data_test_arrays": Code.MISSING_KEY,  # x_test without y_test, or the reverse
+    "specc_data_test_set": Code.NOT_EXACTLY_ONE,  # an npz file's own test set and split.test exclude each other
     "specc_device": Code.DEVICE,
     "specc_parameter_server": Code.STRATEGY_UNAVAILABLE,
 }
