@@ -712,8 +712,7 @@ class _Lowering:
         local = {layer.name: layer.name[prefix:] for layer in layers}
 
         def inner(ref: str) -> Ref:
-            indexed = _INDEXED.fullmatch(ref)
-            name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+            name, index = _split(ref)
             return Ref(name[len(_SUBMODEL_INPUT):] if name.startswith(_SUBMODEL_INPUT) else local.get(name, name), index)
 
         for layer in layers:
@@ -872,8 +871,7 @@ class _Lowering:
         """A resolved reference (a block instance's input or output) as a node's output; None when there is none."""
         if not isinstance(ref, str):
             return None
-        indexed = _INDEXED.fullmatch(ref)
-        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+        name, index = _split(ref)
         return self.through_aliases(name, index)[0]
 
     def through_aliases(self, name: str, index: int | None) -> tuple[Ref | None, str | None]:
@@ -888,8 +886,7 @@ class _Lowering:
             output, index = output[index], None
         if output is None:
             return None, f"block instance '{name}' has no output"
-        indexed = _INDEXED.fullmatch(output)
-        target, inner = (indexed.group(1), int(indexed.group(2))) if indexed else (output, None)
+        target, inner = _split(output)
         if inner is not None and index is not None:
             return None, f"'{name}' is one output, '{output}': it has no '[{index}]'"
         return Ref(target, inner if inner is not None else index), None
@@ -908,8 +905,7 @@ class _Lowering:
         outputs = []
         for k, written in enumerate(names):
             path = ("model", "outputs") if isinstance(declared, str) else ("model", "outputs", k)
-            indexed = _INDEXED.fullmatch(written)
-            name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (written, None)
+            name, index = _split(written)
             if name not in known:
                 self.report(Code.UNKNOWN_REFERENCE, path, "model.outputs", f"unknown output '{name}'." + did_you_mean(name, sorted(known)), False)
                 self.broken_references = True
@@ -967,6 +963,12 @@ def output_count(layer: _Layer) -> int | None:
     if name in _SCORES and layer.call.get("return_attention_scores") is True:
         return 2
     return None
+
+
+def _split(ref: str) -> tuple[str, int | None]:
+    """`lstm[1]` as ("lstm", 1), `lstm` as ("lstm", None)."""
+    indexed = _INDEXED.fullmatch(ref)
+    return (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
 
 
 def _all_refs(layer: _Layer) -> list[Ref]:
@@ -1052,8 +1054,7 @@ class _Resolver:
             report(Code.UNKNOWN_REFERENCE, path, label, f"unknown {what} '{ref.name}' in this block." + did_you_mean(ref.name, ref.scope), False)
             self.broken = True
             return None
-        indexed = _INDEXED.fullmatch(ref)
-        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+        name, index = _split(ref)
         if name not in self.known:
             report(Code.UNKNOWN_REFERENCE, path, label, f"unknown {what} '{name}'." + did_you_mean(name, sorted(self.known)), False)
             self.broken = True
@@ -1093,8 +1094,7 @@ class _BlockScope:
     def __call__(self, ref: Any) -> Any:
         if ref is None or isinstance(ref, (_Final, _Unknown)):
             return ref  # resolved already (by a block inside this one), or reported
-        indexed = _INDEXED.fullmatch(ref)
-        name, index = (indexed.group(1), int(indexed.group(2))) if indexed else (ref, None)
+        name, index = _split(ref)
         if name in self.sources:
             source = self.sources[name]  # a final name, or one of the block around this one
             if source is None or index is None:
