@@ -120,3 +120,4 @@ class Code(str, Enum):
     STRATEGY_UNAVAILABLE = "R103", "a distribution strategy that cannot run: parameter_server, or a backend other than TensorFlow"
     DEVICE = "R104", "a device name TensorFlow does not read, or a device this machine does not have"
     SCALE_SCHEDULE = "R105", "scale_learning_rate on a learning-rate schedule, which it cannot scale"
+    PHASE_TARGET = "R106", "a phase freezing or unfreezing what has no weights (a model input, an expression), or `top` past a nested model's layers or on a layer that is not one"

@@ -292,6 +292,42 @@ class Callback:
 
 
 @dataclass(frozen=True)
+class Trainable:
+    """One change of a phase: Keras layers made trainable or not.
+
+    `layers` are the model's layers by name (`model.get_layer`): one for a layer, an
+    application or a sub-model, a block instance's own layers for an instance. With
+    `top`, the change is to the last `top` layers of that one nested model; unfreezing
+    them makes the model trainable and the layers before them not, as Keras's
+    fine-tuning guide does.
+    """
+
+    target: str  # the name the spec wrote
+    layers: tuple[str, ...]
+    trainable: bool
+    top: int | None = None
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stage of `train.phases`: epochs start..start+epochs-1 unless a callback stops it early
+    (the next phase then starts at the epoch after the last one run).
+
+    `changes` apply when it starts, freezes first; `compile` is what the model is then compiled with
+    (None: it trains on, with the optimizer's state, as compiled before); `callbacks` are the phase's
+    own, beside `Fit.callbacks`.
+    """
+
+    name: str
+    epochs: int
+    changes: tuple[Trainable, ...] = ()
+    compile: Compile | None = None
+    callbacks: tuple[Callback, ...] = ()
+    path: tuple = ()
+
+
+@dataclass(frozen=True)
 class Fit:
     """The arguments of `Model.fit` (the `train:` section; defaults when the spec has none), and mixed precision."""
 
@@ -304,6 +340,7 @@ class Fit:
     verbose: int | str = "auto"
     mixed_precision: bool = False
     callbacks: tuple[Callback, ...] = ()
+    phases: tuple[Phase, ...] = ()  # train.phases, in order (`epochs`: their sum); none: one fit of `epochs`
 
 
 # -- data --------------------------------------------------------------------------------

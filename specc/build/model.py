@@ -26,7 +26,7 @@ from specc.build.keras import (Refused, fresh_operation_names, import_keras, ker
                                realize)
 from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted, split_where
-from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, Graph, InputNode, LayerNode, Ref, Spec
+from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, Compile, Graph, InputNode, LayerNode, Ref, Spec
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -54,14 +54,14 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
     return model
 
 
-def compile_model(model, spec: Spec) -> None:
-    """`model.compile` with the spec's `compile` section.
+def compile_model(model, spec: Spec, section: Compile | None = None, path: tuple = ("compile",)) -> None:
+    """`model.compile` with the spec's `compile` section (or `section`, written at `path`: a phase's).
 
     The optimizer, losses and metrics are made one by one, each located at its path
     (`compile.optimizer`, `compile.loss.<output>`, `compile.metrics[1]`, ...) if Keras refuses it.
     """
-    section = spec.compile
-    made = {key: _realized(spec, getattr(section, key), ("compile", key))
+    section = section or spec.compile
+    made = {key: _realized(spec, getattr(section, key), path + (key,))
             for key in ("optimizer", "loss", "metrics", "weighted_metrics")}
     try:
         model.compile(
@@ -74,7 +74,7 @@ def compile_model(model, spec: Spec) -> None:
         )
     except Exception as err:  # the arguments together, which Keras checks when compiling
         raise _located(spec, Code.MODEL_REFUSED, f"Keras cannot compile the model with these arguments: {keras_message(err)}",
-                       ("compile",), "compile") from None
+                       path, dotted(path)) from None
 
 
 def _realized(spec: Spec, value: Any, path: tuple, where: str = "", base: tuple = ()) -> Any:

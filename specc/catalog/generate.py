@@ -414,6 +414,8 @@ def describe(obj, kind: str, public_path: str) -> dict:
         entry.update(layer_call(obj))
         if callable(getattr(obj, "adapt", None)):  # a preprocessing layer that learns its state from data
             entry["adapt"] = True
+    elif kind == "application":  # a functional model: called on one tensor, `training` as Model.call takes it
+        entry["call"] = {"training": {"type": "bool", "default": None}}
     return entry
 
 

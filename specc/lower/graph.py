@@ -54,7 +54,7 @@ OPS_CLASS = ClassInfo("ops", OPS_ITEM, "keras.ops", "keras.ops functions applied
 SHARED = "Shared"  # `- Shared: {layer: encoder, inputs: right}` applies the layer `encoder` again, same weights
 SHARED_KEYS = frozenset({"layer", "inputs", "name"})
 _INDEXED = re.compile(r"(.+)\[(\d+)\]")  # `lstm[1]`: one output of a multi-output layer
-APPLICATION_RESERVED = frozenset({"inputs", "trainable"})
+APPLICATION_RESERVED = frozenset({"inputs", "trainable", "call"})
 # `- InputLayer: {shape: [784]}` (or `- Input: ...`) first in a chain: the model's input, as Keras's own
 # Sequential guide starts a model with keras.Input. It takes what model.inputs takes, and a name.
 INPUT_ITEMS = ("Input", "InputLayer")
@@ -318,7 +318,7 @@ class _Lowering:
                        name if isinstance(name, str) else None,
                        self.read_refs(args, path + (type_name,), label, cls if kind == "layer" else None, names),
                        path, label, block=block, input_names=names)
-        if CALL in args and kind == "layer":
+        if CALL in args and kind in ("layer", "application"):
             self.read_call(layer, args[CALL], path + (type_name, CALL))
         if ADAPT in args and kind == "layer":
             layer.adapt = self.read_adapt(cls, args[ADAPT], path + (type_name, ADAPT), label)

@@ -15,8 +15,8 @@ from typing import Any
 
 from specc.catalog import Catalog
 from specc.catalog.check import split_object
-from specc.ir import (IMPLICIT_INPUT, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit, Graph,
-                      ImagesSource, KerasSource, NpzSource, Pad, Spec, Transform, Transforms)
+from specc.ir import (IMPLICIT_INPUT, OPS, SHARED, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit,
+                      Graph, ImagesSource, KerasSource, NpzSource, Pad, Phase, Spec, Trainable, Transform, Transforms)
 from specc.lower.canonical import canonical_form, content_hash
 from specc.lower.paths import absolute
 from specc.lower.values import describe, describe_graph, describe_optimizer, describe_per_output
@@ -40,7 +40,7 @@ def lower_spec(source, document: SpecDocument, graph: Graph, catalog: Catalog) -
     return Spec(
         path=source.path, name=document.name, description=document.description, seed=document.seed, graph=graph,
         compile=lower_compile(document.compile, graph.outputs),
-        fit=lower_fit(train or TrainSection()),
+        fit=lower_fit(train or TrainSection(), document.compile, graph),
         data=lower_data(document.data, positions, inputs, graph.outputs) if document.data is not None else None,
         distribution=lower_distribution(train.distribution) if train is not None and train.distribution else None,
         canonical=canonical, sha256=content_hash(canonical), files=source.files, positions=positions)
@@ -78,12 +78,62 @@ def _loss_name(loss: Any, output: str) -> str | None:
 # -- train -------------------------------------------------------------------------------
 
 
-def lower_fit(section: TrainSection) -> Fit:
-    return Fit(epochs=section.epochs, batch_size=section.batch_size, shuffle=section.shuffle,
-               validation_freq=section.validation_freq, class_weight=section.class_weight,
+def lower_fit(section: TrainSection, compile_section: CompileSection | None = None, graph: Graph | None = None) -> Fit:
+    phases = _phases(section.phases, compile_section, graph) if section.phases else ()
+    return Fit(epochs=sum(phase.epochs for phase in phases) if phases else section.epochs, batch_size=section.batch_size,
+               shuffle=section.shuffle, validation_freq=section.validation_freq, class_weight=section.class_weight,
                steps_per_epoch=section.steps_per_epoch, verbose=section.verbose,
                mixed_precision=section.mixed_precision,
-               callbacks=tuple(_callback(value, ("train", "callbacks", i)) for i, value in enumerate(section.callbacks)))
+               callbacks=tuple(_callback(value, ("train", "callbacks", i)) for i, value in enumerate(section.callbacks)),
+               phases=phases)
+
+
+def _phases(sections: list, compile_section: CompileSection | None, graph: Graph) -> tuple[Phase, ...]:
+    """Each phase with its changes resolved to layer names, and the compile arguments that hold from it on."""
+    holding = compile_section or CompileSection()
+    phases = []
+    for i, section in enumerate(sections):
+        path = ("train", "phases", i)
+        changes = tuple(_change(target, trainable, graph, path + (key, k))
+                        for key, trainable in (("freeze", False), ("unfreeze", True))
+                        for k, target in enumerate(getattr(section, key)))
+        if section.compile is not None:  # each argument given replaces the one that held
+            holding = holding.model_copy(update={key: getattr(section.compile, key) for key in section.compile.model_fields_set})
+        recompile = section.compile is not None or (i > 0 and bool(changes))
+        phases.append(Phase(section.name or f"phase-{i + 1}", section.epochs, changes,
+                            lower_compile(holding, graph.outputs) if recompile else None,
+                            tuple(_callback(value, path + ("callbacks", k)) for k, value in enumerate(section.callbacks)),
+                            path))
+    return tuple(phases)
+
+
+def _change(target, trainable: bool, graph: Graph, path: tuple) -> Trainable:
+    name, top = (target, None) if isinstance(target, str) else (target.layer, target.top)
+    return Trainable(name, phase_layers(graph, name), trainable, top, path)
+
+
+def phase_layers(graph: Graph, name: str) -> tuple[str, ...] | str:
+    """The Keras layers (by name) that a phase's freeze or unfreeze `name` stands for, or why it stands for none:
+    "unknown", "input" or "expression". A block instance: its layers with weights of their own, in order
+    (a shared layer: the one it applies again)."""
+    nodes = {node.name: node for node in graph.layers}
+    instance = next((i for i in graph.instances if i.name == name), None)
+    if name in nodes or instance is None:
+        if any(node.name == name for node in graph.inputs):
+            return "input"
+        if name not in nodes:
+            return "unknown"
+        node = nodes[name]
+        if node.kind == OPS:
+            return "expression"
+        return (node.shares if node.kind == SHARED else name,)
+    layers = []
+    for node_name in instance.nodes:
+        node = nodes[node_name]
+        owner = node.shares if node.kind == SHARED else node.name
+        if node.kind != OPS and owner not in layers:
+            layers.append(owner)
+    return tuple(layers)
 
 
 def _callback(value: Any, path: tuple) -> Callback:

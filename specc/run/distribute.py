@@ -26,7 +26,7 @@ from pathlib import Path
 
 from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted
-from specc.ir import Call, Spec
+from specc.ir import Call, Compile, Spec
 from specc.run.repair import repair_multi_worker_fit  # noqa: F401 (specc.run.distribute's name too)
 
 SECTION = ("train", "distribution")
@@ -161,12 +161,15 @@ def _make_devices_exist(spec: Spec, tf, devices: list[str], paths: list[tuple]) 
 # -- inside the strategy ---------------------------------------------------------------
 
 
-def scale_learning_rate(spec: Spec, model, strategy) -> None:
-    """`scale_learning_rate: linear`: the optimizer's learning rate times the number of replicas."""
+def scale_learning_rate(spec: Spec, model, strategy, compiled: Compile | None = None) -> None:
+    """`scale_learning_rate: linear`: the optimizer's learning rate times the number of replicas.
+
+    compiled: what the model was compiled with, when not the spec's compile section (a phase's)."""
     section = spec.distribution
     if section is None or section.scale_learning_rate is None or model.optimizer is None:
         return
-    optimizer = spec.compile.optimizer if spec.compile is not None else None
+    compiled = compiled or spec.compile
+    optimizer = compiled.optimizer if compiled is not None else None
     if optimizer is not None and isinstance(optimizer.kwargs.get("learning_rate"), Call):
         raise _error(Code.SCALE_SCHEDULE, spec, SECTION + ("scale_learning_rate",), "cannot scale a learning-rate schedule: scale its "
                      "initial_learning_rate in compile.optimizer instead")

@@ -2,8 +2,10 @@
 
     runs/<spec name>/
       spec.resolved.yaml   the fully resolved spec, headed by its sha256 (written first)
-      history.json         per-epoch lists keyed like Keras's History, plus `epochs` (rewritten after every epoch)
-      backup/              BackupAndRestore's state while training (removed once the run is finished)
+      history.json         per-epoch lists keyed like Keras's History, plus `epochs` (and `phase`, the phase each
+                           ran in, for train.phases); rewritten after every epoch
+      backup/              BackupAndRestore's state while training (removed once the run is finished); with
+                           train.phases, one phase-N/ folder per phase, and the phase running (specc.run.phases)
       model.keras          the trained model (written when fit ends)
       curves.png           loss and each metric per epoch, training and validation
       labels.json          what each class index stands for, where the source names its classes (a CSV's
@@ -56,6 +58,7 @@ OWN_FILES = (RESOLVED, HISTORY, MODEL, CURVES, LABELS, METRICS)  # callbacks may
 LOCK = ".specc.lock"  # not a run's file: only its lock counts, held while a run uses the folder
 
 NEW, RESUME = "new", "resume"
+PHASE = "phase"  # the history's per-epoch phase names, for specs with train.phases
 
 
 class RunFolderError(Exception):
@@ -352,17 +355,22 @@ class History:
     def epochs(self) -> list[int]:
         return self.data["epochs"]
 
-    def record(self, epoch: int, logs: dict[str, Any]) -> None:
+    def record(self, epoch: int, logs: dict[str, Any], phase: str | None = None) -> None:
+        """Epoch `epoch`'s logs; `phase`: the name of the phase it ran in (train.phases), kept as `phase`."""
         keep = sum(1 for e in self.epochs if e < epoch)
         for key in list(self.data):
             self.data[key] = self.data[key][:keep]
-            if key != "epochs" and all(v is None for v in self.data[key]) and key not in logs:
+            if key not in ("epochs", PHASE) and all(v is None for v in self.data[key]) and key not in logs:
                 del self.data[key]
         for key, value in logs.items():
             if _number(value) is not None and key not in self.data:
                 self.data[key] = [None] * keep
+        if phase is not None and PHASE not in self.data:
+            self.data[PHASE] = [None] * keep
         for key in self.data:
-            if key != "epochs":
+            if key == PHASE:
+                self.data[key].append(phase)
+            elif key != "epochs":
                 self.data[key].append(_number(logs.get(key)))
         self.epochs.append(int(epoch))
 
@@ -385,7 +393,7 @@ def plot_curves(history: dict[str, list], path: Path, title: str = "") -> None:
     from matplotlib.ticker import MaxNLocator
 
     epochs = [e + 1 for e in history.get("epochs", [])]
-    names = [k for k in history if k != "epochs" and not k.startswith("val_")]
+    names = [k for k in history if k not in ("epochs", PHASE) and not k.startswith("val_")]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]  # validation-only keys
     names.sort(key=lambda k: (k != "loss", k == "learning_rate"))
     panels = max(len(names), 1)
@@ -400,6 +408,12 @@ def plot_curves(history: dict[str, list], path: Path, title: str = "") -> None:
             if points:
                 xs, ys = zip(*points)
                 axes.plot(xs, ys, style, marker="o" if len(points) < 30 else None, markersize=3, label=label)
+        phases = history.get(PHASE) or []
+        for k in range(1, len(phases)):  # where a phase starts (train.phases): a line before its first epoch
+            if phases[k] != phases[k - 1]:
+                axes.axvline(epochs[k] - 0.5, color="0.6", linewidth=0.8)
+                axes.annotate(phases[k], (epochs[k] - 0.5, 1), xycoords=("data", "axes fraction"), fontsize=7,
+                              color="0.4", rotation=90, va="top", ha="right")
         axes.set_title(name)
         axes.set_xlabel("epoch")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -418,12 +432,18 @@ def plot_curves(history: dict[str, list], path: Path, title: str = "") -> None:
 
 def remove_backup(run_dir: Path) -> None:
     """The run's own backup/ folder (BackupAndRestore's files only), once the run is finished."""
-    backup = run_dir / BACKUP
+    _remove_backup_files(run_dir / BACKUP)
+
+
+def _remove_backup_files(backup: Path) -> None:
+    """BackupAndRestore's files, and those of phases (a phase-N folder each, the phase state), then the folder if empty."""
     if not backup.is_dir():
         return
     for child in backup.iterdir():
-        if child.is_file() and (child.name.startswith(("latest.weights.h5", "training_metadata.json", ".saving-"))
-                                or is_temporary(child.name)):
+        if child.is_dir() and re.fullmatch(r"phase-\d+", child.name):
+            _remove_backup_files(child)
+        elif child.is_file() and (child.name.startswith(("latest.weights.h5", "training_metadata.json", ".saving-",
+                                                         "phase.json", "start.weights.h5")) or is_temporary(child.name)):
             child.unlink(missing_ok=True)
     try:
         os.rmdir(backup)

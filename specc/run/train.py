@@ -33,6 +33,7 @@ from specc.run import distribute
 from specc.run import folder as runs
 from specc.run.callbacks import backup_folders, make_callbacks, place_callbacks, quiet_numpy_copy_warning
 from specc.run.folder import RunFolderError
+from specc.run.phases import train_in_phases
 
 __all__ = ["RunFolderError", "TrainResult", "TrainingInterrupted", "train"]
 
@@ -85,14 +86,19 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
                 with _keras_refusing(spec, "adapt", runs.History()):
                     _adapt(model, spec, splits)
             check_labels_against_model(spec, splits, model)
-            history = runs.History.read(run.dir / runs.HISTORY) if run.state == runs.RESUME else runs.History()
-            callbacks = make_callbacks(keras, spec, run.callbacks, run.dir, history, resume=run.state == runs.RESUME)
+            resumed = run.state == runs.RESUME
+            history = runs.History.read(run.dir / runs.HISTORY) if resumed else runs.History()
+            callbacks = None if spec.fit.phases else make_callbacks(keras, spec, run.callbacks, run.dir, history,
+                                                                    resume=resumed)
             if run.state == runs.NEW:  # the first file: from here on the folder holds this (unfinished) run
                 write_text(run.dir / runs.RESOLVED, render_resolved(spec))
             with _keeping_what_is_done(run, history):
                 if not run.fit_done:
                     with _keras_refusing(spec, "train", history):
-                        _fit(model, spec, splits, strategy, callbacks)
+                        if spec.fit.phases:
+                            _fit_phases(keras, model, spec, run, splits, strategy, history)
+                        else:
+                            _fit(model, spec, splits, strategy, callbacks)
                     _save_model(model, run.dir / runs.MODEL)
                     runs.write_json(run.dir / runs.HISTORY, history.data)
                 with _keras_refusing(spec, "evaluate", history):
@@ -112,6 +118,7 @@ class _Run:
     callbacks: list[Callback]  # the spec's, file arguments placed in `dir`
     folder_existed: bool
     claim: runs.Claim | None = None  # the run folder's lock, held by a lone run or the chief (None for other workers)
+    phase_callbacks: list[list[Callback]] = field(default_factory=list)  # each phase's own, placed likewise
 
     def __enter__(self) -> _Run:
         return self
@@ -138,15 +145,16 @@ def _prepare_folder(spec: Spec, out: str | os.PathLike | None, resume: bool) -> 
     claim, run_dir, chief_dir = _run_folders(spec, out, resume)
     try:
         placed = place_callbacks(spec, run_dir)
+        per_phase = [place_callbacks(spec, run_dir, phase.callbacks) for phase in spec.fit.phases]
     except BaseException:
         if claim is not None:
             claim.release()
         raise
     if claim is not None:
-        return _Run(run_dir, None, claim.state, placed, not claim.made, claim)
+        return _Run(run_dir, None, claim.state, placed, not claim.made, claim, per_phase)
     # every worker restores the chief's backup: all must start from the same epoch and weights
-    distribute.copy_backups(chief_dir, run_dir, backup_folders(placed, run_dir))
-    return _Run(run_dir, chief_dir, runs.NEW, placed, run_dir.exists())
+    distribute.copy_backups(chief_dir, run_dir, backup_folders([*placed, *(c for p in per_phase for c in p)], run_dir))
+    return _Run(run_dir, chief_dir, runs.NEW, placed, run_dir.exists(), phase_callbacks=per_phase)
 
 
 def _checked_data(spec: Spec):
@@ -194,7 +202,22 @@ def _feed(strategy, dataset):
     return distribute.distribute_dataset(strategy, dataset) if strategy is not None else dataset
 
 
-def _fit(model, spec: Spec, splits, strategy, callbacks: list) -> None:
+def _fit_phases(keras, model, spec: Spec, run: _Run, splits, strategy, history: runs.History) -> None:
+    """train.phases, one fit each (specc.run.phases), each with train.callbacks and its own, made afresh."""
+
+    def callbacks_for(index: int, resumed: bool) -> list:
+        return make_callbacks(keras, spec, [*run.callbacks, *run.phase_callbacks[index]], run.dir, history,
+                              resume=resumed, phase=spec.fit.phases[index], phase_index=index)
+
+    def fit(callbacks: list, initial_epoch: int, epochs: int) -> None:
+        _fit(model, spec, splits, strategy, callbacks, initial_epoch, epochs)
+
+    train_in_phases(model, spec, run.dir / runs.BACKUP, resume=run.state == runs.RESUME, strategy=strategy,
+                    history_epochs=lambda: history.epochs, callbacks_for=callbacks_for, fit=fit)
+
+
+def _fit(model, spec: Spec, splits, strategy, callbacks: list, initial_epoch: int = 0, epochs: int | None = None) -> None:
+    """One Model.fit on the training split; epochs initial_epoch..epochs - 1 (default: all of train.epochs)."""
     from specc.data import to_dataset
 
     fit = spec.fit
@@ -208,7 +231,8 @@ def _fit(model, spec: Spec, splits, strategy, callbacks: list) -> None:
         train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs, not per pass
     validation = (_feed(strategy, to_dataset(splits.validation, fit.batch_size, shuffle=False, seed=spec.seed,
                                              shuffle_buffer=None)) if splits.validation is not None else None)
-    model.fit(_feed(strategy, train_data), validation_data=validation, epochs=fit.epochs, callbacks=callbacks,
+    model.fit(_feed(strategy, train_data), validation_data=validation, epochs=fit.epochs if epochs is None else epochs,
+              initial_epoch=initial_epoch, callbacks=callbacks,
               shuffle=False,  # Keras cannot shuffle a dataset (and warns); to_dataset shuffled it
               class_weight=dict(fit.class_weight) if fit.class_weight else None, steps_per_epoch=fit.steps_per_epoch,
               validation_freq=fit.validation_freq, verbose=verbose)

@@ -15,7 +15,7 @@ class and argument. Nothing here imports Keras, NumPy or anything of the runtime
 from specc.schema.base import KIND_PLACEHOLDER, REQUIRED, Section
 from specc.schema.data import DataSection
 from specc.schema.sections import (Block, CompileSection, InputSpec, ModelSection, MultiWorkerMirrored, Mirrored, OneDevice,
-                                   SpecDocument, TrainSection)
+                                   Phase, SpecDocument, TopLayers, TrainSection)
 
 __all__ = ["KIND_PLACEHOLDER", "REQUIRED", "Block", "CompileSection", "DataSection", "InputSpec", "Mirrored", "ModelSection",
-           "MultiWorkerMirrored", "OneDevice", "Section", "SpecDocument", "TrainSection"]
+           "MultiWorkerMirrored", "OneDevice", "Phase", "Section", "SpecDocument", "TopLayers", "TrainSection"]

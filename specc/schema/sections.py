@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.schema.base import (REQUIRED, Callback, LayerItem, Loss, Metric, Name, Number, Optimizer, PositiveInt, Reference, Section,
@@ -147,10 +147,49 @@ Distribution = Annotated[Union[OneDevice, Mirrored, MultiWorkerMirrored, Paramet
                          BeforeValidator(_strategy_shorthand)]
 
 
+# -- train.phases: training in stages, as Keras's transfer-learning guide does (run by specc.run.phases) ----------
+
+
+class TopLayers(Section):
+    """The last `top` layers of a nested model (a keras.applications model, a `model: true` block instance)."""
+
+    layer: Name = Field(description="The nested model: an application's or sub-model's name in the spec.")
+    top: PositiveInt = Field(description="How many of its last layers.")
+
+
+FreezeTarget = Union[Name, TopLayers]
+TARGETS = "layer names, block instances, applications and sub-models, or {layer: NAME, top: N} for the last N layers of one"
+
+
+class Phase(Section):
+    """One stage of training: its epochs, and what changes when it starts."""
+
+    name: Union[Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_-]+$", max_length=100)], None] = Field(
+        None, description="Names the phase in the history and the logs; default: phase-1, phase-2, ...")
+    epochs: PositiveInt = Field(description="Epochs of this phase; they count on from the phase before.")
+    freeze: list[FreezeTarget] = Field(default_factory=list, description=f"Made non-trainable when the phase starts: {TARGETS}.")
+    unfreeze: list[FreezeTarget] = Field(
+        default_factory=list, description=f"Made trainable when the phase starts, after `freeze`: {TARGETS} (the rest of "
+                                          "that model frozen, as Keras's fine-tuning guide does).")
+    compile: Union[CompileSection, None] = Field(
+        None, description="Recompile with these compile arguments, each replacing the one before (a new optimizer "
+                          "starts afresh); a later phase that freezes or unfreezes recompiles with what holds then.")
+    callbacks: list[Callback] = Field(default_factory=list, description="Callbacks for this phase, beside train.callbacks.")
+
+
+def _phase_names(phases: list[Phase]) -> list[Phase]:
+    names = [phase.name or f"phase-{i + 1}" for i, phase in enumerate(phases)]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise PydanticCustomError("specc_phase_names", f"each phase needs a name of its own; {', '.join(repeated)} "
+                                  "names more than one")
+    return phases
+
+
 class TrainSection(Section):
     """Arguments of `keras.Model.fit` (validation data comes from `data.split.validation`), and mixed precision."""
 
-    epochs: PositiveInt = Field(1, description="How many times to iterate over the training data.")
+    epochs: PositiveInt = Field(1, description="How many times to iterate over the training data; with phases, each gives its own.")
     batch_size: PositiveInt = Field(32, description="Samples per gradient update.")
     shuffle: StrictBool = Field(True, description="Shuffle the training data before each epoch.")
     validation_freq: PositiveInt = Field(1, description="Validate every this many epochs.")
@@ -163,6 +202,16 @@ class TrainSection(Section):
         False, description="Train with the mixed_float16 policy (float16 compute, float32 weights): fast on GPUs, slow on CPUs.")
     distribution: Annotated[Union[Distribution, None], Since(2)] = Field(
         None, description="Train with a tf.distribute strategy; batch_size is then the global batch, split across replicas.")
+    phases: Annotated[Union[Annotated[list[Phase], Field(min_length=1), AfterValidator(_phase_names)], None], Since(2)] = Field(
+        None, description="Train in stages, one after the other (freeze, unfreeze, recompile), epochs counting on: "
+                          "in place of `epochs`.")
+
+    @model_validator(mode="after")
+    def _epochs_or_phases(self) -> "TrainSection":
+        if self.phases is not None and "epochs" in self.model_fields_set:
+            raise PydanticCustomError("specc_epochs_and_phases", "give epochs or phases, not both: with phases, each "
+                                      "phase gives its own epochs")
+        return self
 
 
 class SpecDocument(Section):

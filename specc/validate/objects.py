@@ -9,8 +9,9 @@ from specc.catalog import Catalog
 from specc.catalog.check import ObjectChecker, Report, is_per_output
 from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted
-from specc.ir import IMPLICIT_INPUT, Graph
+from specc.ir import APPLICATION, IMPLICIT_INPUT, MODEL, Graph
 from specc.lower.blocks import remapped
+from specc.lower.sections import phase_layers
 from specc.lower.graph import ArgumentCheck
 from specc.schema import CompileSection, DataSection, TrainSection
 
@@ -36,23 +37,67 @@ def check_compile_and_train(compile_section: CompileSection | None, train_sectio
     checker = ObjectChecker(catalog, report)
     outputs = list(graph.outputs) if graph is not None else None
     if compile_section is not None:
-        section = data["compile"]
-        checker.check_object(section.get("optimizer", "rmsprop"), "optimizer", ("compile", "optimizer"), "compile.optimizer")
-        _per_output(section, "loss", "loss", outputs, checker, report)
-        _per_output(section, "metrics", "metric", outputs, checker, report)
-        _per_output(section, "weighted_metrics", "metric", outputs, checker, report)
-        weights = section.get("loss_weights")
-        if isinstance(weights, dict):
-            _check_output_keys(weights, ("compile", "loss_weights"), outputs, report)
+        _check_compile(data["compile"], ("compile",), outputs, checker, report)
     if train_section is not None:
-        for i, callback in enumerate(data["train"].get("callbacks") or []):
-            checker.check_object(callback, "callback", ("train", "callbacks", i), f"train.callbacks[{i}]")
+        _check_callbacks(data["train"], ("train",), checker)
+        for i, phase in enumerate(train_section.phases or ()):
+            written = data["train"]["phases"][i]
+            if phase.compile is not None:
+                _check_compile(written["compile"], ("train", "phases", i, "compile"), outputs, checker, report)
+            _check_callbacks(written, ("train", "phases", i), checker)
+            if graph is not None:
+                _check_phase_targets(phase, ("train", "phases", i), graph, report)
 
 
-def _per_output(section: dict, key: str, kind: str, outputs: list[str] | None, checker: ObjectChecker, report: Report) -> None:
+def _check_compile(section: dict, path: tuple, outputs: list[str] | None, checker: ObjectChecker, report: Report) -> None:
+    where = dotted(path + ("optimizer",))
+    if "optimizer" in section or path == ("compile",):
+        checker.check_object(section.get("optimizer", "rmsprop"), "optimizer", path + ("optimizer",), where)
+    _per_output(section, path, "loss", "loss", outputs, checker, report)
+    _per_output(section, path, "metrics", "metric", outputs, checker, report)
+    _per_output(section, path, "weighted_metrics", "metric", outputs, checker, report)
+    weights = section.get("loss_weights")
+    if isinstance(weights, dict):
+        _check_output_keys(weights, path + ("loss_weights",), outputs, report)
+
+
+def _check_callbacks(section: dict, path: tuple, checker: ObjectChecker) -> None:
+    for i, callback in enumerate(section.get("callbacks") or []):
+        checker.check_object(callback, "callback", path + ("callbacks", i), dotted(path + ("callbacks", i)))
+
+
+WITHOUT_WEIGHTS = {"input": "a model input", "expression": "a tensor expression (ops)"}
+
+
+def _check_phase_targets(phase, path: tuple, graph: Graph, report: Report) -> None:
+    """Each name a phase freezes or unfreezes is a layer, block instance, application or sub-model with weights;
+    `top` only on a nested model (an application or a `model: true` block instance)."""
+    nodes = {node.name: node for node in graph.layers}
+    for key in ("freeze", "unfreeze"):
+        for k, target in enumerate(getattr(phase, key)):
+            name = target if isinstance(target, str) else target.layer
+            at = path + (key, k) + (() if isinstance(target, str) else ("layer",))
+            label = dotted(path + (key, k))
+            layers = phase_layers(graph, name)
+            if layers == "unknown":
+                known = [*nodes, *(i.name for i in graph.instances)]
+                report(Code.UNKNOWN_REFERENCE, at, label, f"'{name}' is no layer, block instance, application or "
+                       "sub-model of the model." + did_you_mean(name, known), True)
+            elif isinstance(layers, str) or not layers:
+                what = WITHOUT_WEIGHTS[layers] if isinstance(layers, str) else "a block instance without layers of its own"
+                report(Code.PHASE_TARGET, at, label, f"'{name}' is {what}: it has no weights to {key}", True)
+            elif not isinstance(target, str) and (name not in nodes or nodes[name].kind not in (APPLICATION, MODEL)):
+                report(Code.PHASE_TARGET, path + (key, k, "top"), label, f"top: {target.top} needs a nested model "
+                       f"(a keras.applications model or a `model: true` block instance) with layers of its own; "
+                       f"'{name}' is {'a block instance' if name not in nodes else 'a ' + nodes[name].type + ' layer'}",
+                       True)
+
+
+def _per_output(section: dict, base: tuple, key: str, kind: str, outputs: list[str] | None, checker: ObjectChecker,
+                report: Report) -> None:
     """`loss:`/`metrics:` as one value, a list, or a mapping from output name to either."""
     value = section.get(key)
-    path = ("compile", key)
+    path = base + (key,)
     if value is None:
         return
     if is_per_output(value, kind, checker.catalog):

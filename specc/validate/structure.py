@@ -48,6 +48,8 @@ CUSTOM_ERROR_CODES = {
     "specc_data_test_set": Code.NOT_EXACTLY_ONE,  # an npz file's own test set and split.test exclude each other
     "specc_device": Code.DEVICE,
     "specc_parameter_server": Code.STRATEGY_UNAVAILABLE,
+    "specc_phase_names": Code.BAD_VALUE,
+    "specc_epochs_and_phases": Code.NOT_EXACTLY_ONE,
 }
 _KEY_CODES = {"extra_forbidden": Code.UNKNOWN_KEY, "missing": Code.MISSING_KEY, "union_tag_not_found": Code.MISSING_KEY}
 
