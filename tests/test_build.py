@@ -403,6 +403,24 @@ def siamese():
     return model
 
 
+@twin("specs/fine_tuning.yaml")
+def fine_tuning():
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input(shape=(32, 32, 3), name="image")
+    x = layers.Resizing(96, 96, name="resize")(inputs)
+    x = layers.Rescaling(1 / 127.5, offset=-1, name="scale")(x)
+    base = keras.applications.MobileNetV2(include_top=False, weights=None, alpha=0.35, input_shape=(96, 96, 3), name="base")
+    base.trainable = False
+    x = base(x, training=False)  # BatchNormalization in inference mode, even once unfrozen
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
+    outputs = layers.Dense(10, activation="softmax", name="classes")(x)
+    model = keras.Model(inputs, outputs, name="fine_tuning")
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=1e-3), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
 UNSEEDED = {"tests/cases/valid/transfer_learning.yaml", "tests/cases/valid/block_defaults_and_names.yaml",
             "tests/cases/valid/wrappers_and_nested_objects.yaml"}  # the twin sets the seed the test gives specc
 EXAMPLES = sorted(p.relative_to(ROOT).as_posix() for p in SPECS.glob("*.yaml"))

@@ -19,7 +19,9 @@ from typing import Any
 from specc.emit.runtime import runtime_source
 from specc.emit.source import INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped
 from specc.errors import dotted
-from specc.ir import BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Spec
+from specc.emit.model import compile_call
+from specc.ir import (BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Phase,
+                      Spec)
 
 TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 
@@ -36,6 +38,8 @@ class DataView:
     parser_lines: list[str] = field(default_factory=list)  # main()'s argparse.ArgumentParser
     distribution: "DistributionView | None" = None  # templates/distribute.py.j2, for specs with train.distribution
     modules: set[str] = field(default_factory=set)  # what train() imports besides the helpers' modules
+    phases: bool = False  # train.phases: train() fits once per phase
+    phase_runtime: str = ""  # specc.run.phases' own set_trainable, for phases
 
 
 @dataclass
@@ -119,6 +123,9 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     view.runtime = runtime_source("specc.data.transforms", used, imports=("import numpy as np",)) if used else ""
     view.distribution = _distribution_view(spec)
     view.train_lines = _train_lines(spec, own_test or section.test > 0, section.validation > 0, view.distribution)
+    if spec.fit.phases:
+        view.phases = True
+        view.phase_runtime = runtime_source("specc.run.phases", ["set_trainable"], imports=())
     if named:
         view.train_lines[-1:-1] = _labels_lines(source, view.distribution)
     view.modules = {*(["sys"] if spec.fit.verbose == "auto" else []),
@@ -227,16 +234,24 @@ def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: s
     lines.extend(_body("return " + wrapped("{", parts, "}", INDENT, 7)))
 
 
-def _callbacks_source(spec: Spec) -> list[Call]:
-    """The spec's callbacks as constructor calls; relative file arguments under `out`, as specc train puts them in the run folder."""
+def _callbacks_source(callbacks: tuple[Callback, ...], phase_index: int | None = None) -> list[Call]:
+    """Callbacks as constructor calls; relative file arguments under `out`, as specc train puts them in the run folder.
+
+    phase_index: for a phase of train.phases, as specc train makes them: CSVLogger appends after the first
+    phase, BackupAndRestore keeps each phase in a folder of its own (phase-N).
+    """
     made = []
-    for callback in spec.fit.callbacks:
+    for callback in callbacks:
         call, given = callback.call, callback.file
         if given is not None:
             expanded = os.path.expanduser(given)
             path = (Raw(f"os.path.expanduser({literal(given)})") if expanded != given else given) if os.path.isabs(
                 expanded) else Raw(f"os.path.join(out, {literal(given)})")
+            if callback.type == "BackupAndRestore" and phase_index is not None:
+                path = Raw(f"os.path.join({source(path, '', 0)}, {literal(f'phase-{phase_index + 1}')})")
             call = Call(call.path, {**call.kwargs, callback.file_argument: path})
+        if callback.type == "CSVLogger" and phase_index:
+            call = Call(call.path, {**call.kwargs, "append": call.kwargs.get("append", True)})
         made.append(call)
     return made
 
@@ -270,15 +285,14 @@ def _train_lines(spec: Spec, has_test: bool, has_val: bool, dist: DistributionVi
     """train()'s body: the model made (inside the strategy), the callbacks, fit, evaluate and save."""
     lines = _requirement_lines(spec)
     lines += ["strategy = make_strategy()  # first: before any other TensorFlow work"] if dist else []
-    lines += [f"epochs = {literal(spec.fit.epochs)} if epochs is None else epochs",
-              f"batch_size = {literal(spec.fit.batch_size)} if batch_size is None else batch_size",
+    phases = spec.fit.phases
+    lines += [] if phases else [f"epochs = {literal(spec.fit.epochs)} if epochs is None else epochs"]
+    lines += [f"batch_size = {literal(spec.fit.batch_size)} if batch_size is None else batch_size",
               "data = load_data()"]
     lines += _model_lines(spec, dist)
     lines.append("os.makedirs(out, exist_ok=True)")
-    made = _callbacks_source(spec)
-    if dist is not None and dist.multi_worker and not any(c.path.endswith(".BackupAndRestore") for c in made):
-        made.append(Call("keras.callbacks.BackupAndRestore", {"backup_dir": Raw('os.path.join(out, "backup")')}))
-    lines += _body("callbacks = " + source(made, INDENT, 12))
+    if not phases:
+        lines += _callbacks_lines(spec.fit.callbacks, None, dist)
     lines += _fit_lines(spec, has_val, dist)
     evaluated = "test" if has_test else "validation" if has_val else "train"
     lines.append(f'evaluation = make_dataset(*data[{literal(evaluated)}], batch_size, shuffle=False, seed={literal(spec.seed)})')
@@ -289,8 +303,19 @@ def _train_lines(spec: Spec, has_test: bool, has_val: bool, dist: DistributionVi
     if dist is not None and dist.multi_worker:
         lines += ["if out != chief_out:  # a worker's own copies: the chief's `out` holds the results",
                   INDENT + "shutil.rmtree(out, ignore_errors=True)"]
-    lines.append("return history.history, {name: float(value) for name, value in scores.items()}")
+    history = "history" if phases else "history.history"
+    lines.append(f"return {history}, {{name: float(value) for name, value in scores.items()}}")
     return lines
+
+
+def _callbacks_lines(callbacks: tuple[Callback, ...], phase_index: int | None, dist: DistributionView | None) -> list[str]:
+    """`callbacks = [...]`: new objects for each fit (a phase's EarlyStopping starts afresh)."""
+    made = _callbacks_source(callbacks, phase_index)
+    if dist is not None and dist.multi_worker and not any(c.path.endswith(".BackupAndRestore") for c in made):
+        folder = ["backup"] + ([f"phase-{phase_index + 1}"] if phase_index is not None else [])
+        made.append(Call("keras.callbacks.BackupAndRestore",
+                         {"backup_dir": Raw(f"os.path.join(out, {', '.join(map(literal, folder))})")}))
+    return _body("callbacks = " + source(made, INDENT, 12))
 
 
 def _model_lines(spec: Spec, dist: DistributionView | None) -> list[str]:
@@ -334,8 +359,9 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
         lines.append("train_data = distribute_dataset(strategy, train_data)")
     fit: dict[str, Any] = {}
     validation = f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed})'
-    if has_val and dist is not None:
-        lines += [f"validation_data = {validation}", "validation_data = distribute_dataset(strategy, validation_data)"]
+    if has_val and (dist is not None or fit_section.phases):  # made once, for every phase
+        lines.append(f"validation_data = {validation}")
+        lines += ["validation_data = distribute_dataset(strategy, validation_data)"] if dist is not None else []
         fit["validation_data"] = Raw("validation_data")
     elif has_val:
         fit["validation_data"] = Raw(validation)
@@ -346,5 +372,49 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
             fit[key] = dict(value) if key == "class_weight" else value
     if fit_section.verbose == "auto":  # as specc train: Keras's progress bar on a terminal, one line per epoch in a pipe
         fit["verbose"] = Raw('1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2')
+    if fit_section.phases:
+        return lines + _phases_lines(spec, fit, dist)
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
     return lines + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
+
+
+def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None) -> list[str]:
+    """train.phases as specc.run.phases runs them: each phase's changes, its compile, its callbacks, one fit
+    that starts at the epoch after the last one run, and the history kept as one record."""
+    phases = spec.fit.phases
+    lines = ['history = {"epochs": [], "phase": []}  # every phase\'s epochs, each with the phase it ran in', "epoch = 0"]
+    for index, phase in enumerate(phases):
+        lines.append(f"# Phase {index + 1} of {len(phases)}, {phase.name}: {_phase_summary(phase)}")
+        for change in phase.changes:
+            top = f", top={change.top}" if change.top is not None else ""
+            if len(change.layers) == 1:
+                lines.append(f"set_trainable(model.get_layer({literal(change.layers[0])}), {change.trainable}{top})")
+            else:
+                lines += [f"for name in {source(change.layers, INDENT, 16)}:  # block instance {change.target}",
+                          f"{INDENT}set_trainable(model.get_layer(name), {change.trainable}{top})"]
+        if phase.compile is not None:
+            inner = INDENT if dist is not None else ""
+            lines += ["with strategy.scope():"] if dist is not None else []
+            lines += _body(inner + compile_call(phase.compile, INDENT + inner))
+            if dist is not None and spec.distribution.scale_learning_rate == "linear":
+                lines += ["rate = model.optimizer.learning_rate  # scale_learning_rate: linear, for the global batch",
+                          "rate.assign(rate.numpy() * strategy.num_replicas_in_sync)"]
+        lines += _callbacks_lines((*spec.fit.callbacks, *phase.callbacks), index, dist)
+        arguments = {**fit, "initial_epoch": Raw("epoch"), "epochs": Raw(f"epoch + {phase.epochs}")}
+        arguments = {key: arguments[key] for key in ("validation_data", "initial_epoch", "epochs", *fit) if key in arguments}
+        items = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in arguments.items()]
+        lines += _body("fitted = " + wrapped("model.fit(", items, ")", INDENT, 9))
+        lines.append(f"epoch = add_epochs(history, fitted, {literal(phase.name)})")
+    return lines
+
+
+def _phase_summary(phase: Phase) -> str:
+    """What a phase changes, for the comment above it."""
+    parts = []
+    for change in phase.changes:
+        verb = "unfreeze" if change.trainable else "freeze"
+        parts.append(f"{verb} the top {change.top} layers of {change.target}" if change.top is not None
+                     else f"{verb} {change.target}")
+    if phase.compile is not None:
+        parts.append("compile again")
+    return f"{phase.epochs} epoch{'s' if phase.epochs > 1 else ''}" + "".join(f"; {part}" for part in parts)

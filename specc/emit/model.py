@@ -210,9 +210,13 @@ def ref_source(ref: Ref, tensors: dict[str, str]) -> str:
 
 def compile_code(spec: Spec) -> list[str]:
     """model.compile(...) as build.compile_model calls it, Keras's defaults left out."""
-    section = spec.compile
-    if section is None:
+    if spec.compile is None:
         return []
+    return (INDENT + compile_call(spec.compile, INDENT)).splitlines()
+
+
+def compile_call(section: Compile, indent: str) -> str:
+    """`model.compile(...)` for a compile section, Keras's defaults left out, wrapped for a line at `indent`."""
     kwargs: dict[str, Any] = {"optimizer": section.optimizer}
     for key in ("loss", "metrics", "weighted_metrics", "loss_weights"):
         if getattr(section, key) is not None:
@@ -221,4 +225,4 @@ def compile_code(spec: Spec) -> list[str]:
     for key, default in defaults.items():
         if getattr(section, key) != default:
             kwargs[key] = getattr(section, key)
-    return (INDENT + call_source("model.compile", kwargs, INDENT)).splitlines()
+    return call_source("model.compile", kwargs, indent)

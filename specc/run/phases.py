@@ -64,6 +64,10 @@ def train_in_phases(model, spec: Spec, backup: Path, *, resume: bool, strategy, 
     Model.fit; history_epochs(): the epochs recorded so far.
     """
     phases = spec.fit.phases
+    for phase in phases:  # a `top` past its model's layers, found before any phase trains
+        for change in phase.changes:
+            if change.top is not None:
+                _check_top(model.get_layer(change.layers[0]), change, spec)
     start = read_start(backup) if resume else Start()
     start = start if start.phase < len(phases) else Start()
     for phase in phases[:start.phase + 1]:  # the trainable flags as they were when that phase started
@@ -96,19 +100,33 @@ def apply_changes(model, spec: Spec, phase: Phase) -> None:
 
 
 def _set_trainable(layer, change: Trainable, spec: Spec) -> None:
-    if change.top is None:
-        layer.trainable = change.trainable
+    _check_top(layer, change, spec)
+    set_trainable(layer, change.trainable, change.top)
+
+
+def _check_top(layer, change: Trainable, spec: Spec) -> None:
+    count = len([sub for sub in getattr(layer, "layers", ()) if type(sub).__name__ != "InputLayer"])
+    if change.top is not None and change.top > count:
+        raise SpecError([Diagnostic(Code.PHASE_TARGET, f"top: {change.top} is past the {count} layers of "
+                                    f"'{change.target}'", spec.location(change.path + ("top",)), dotted(change.path))])
+
+
+def set_trainable(layer, trainable, top=None):
+    """`layer.trainable = trainable`; with `top`, that of a nested model's last `top` layers only
+    (its InputLayer aside). Unfreezing them is what Keras's fine-tuning guide does: the model
+    trainable, the layers before them frozen. (specc train and the scripts it writes run this.)"""
+    if top is None:
+        layer.trainable = trainable
         return
     inner = [sub for sub in layer.layers if type(sub).__name__ != "InputLayer"]
-    if change.top > len(inner):
-        raise SpecError([Diagnostic(Code.PHASE_TARGET, f"top: {change.top} is past the {len(inner)} layers of "
-                                    f"'{change.target}'", spec.location(change.path + ("top",)), dotted(change.path))])
-    if change.trainable:  # Keras's fine-tuning guide: the model trainable, all but its top layers frozen again
+    if top > len(inner):
+        raise ValueError(f"top: {top} is past the {len(inner)} layers of {layer.name!r}")
+    if trainable:
         layer.trainable = True
-        for sub in inner[:-change.top]:
+        for sub in inner[:-top]:
             sub.trainable = False
-    for sub in inner[-change.top:]:
-        sub.trainable = change.trainable
+    for sub in inner[-top:]:
+        sub.trainable = trainable
 
 
 def _compile(model, spec: Spec, phase: Phase, strategy) -> None:

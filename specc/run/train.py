@@ -98,7 +98,7 @@ def train(spec: Spec | str | os.PathLike, *, overrides: Sequence[str] = (), out:
                         if spec.fit.phases:
                             _fit_phases(keras, model, spec, run, splits, strategy, history)
                         else:
-                            _fit(model, spec, splits, strategy, callbacks)
+                            _fit(model, spec, _datasets(spec, splits, strategy), callbacks)
                     _save_model(model, run.dir / runs.MODEL)
                     runs.write_json(run.dir / runs.HISTORY, history.data)
                 with _keras_refusing(spec, "evaluate", history):
@@ -203,35 +203,44 @@ def _feed(strategy, dataset):
 
 
 def _fit_phases(keras, model, spec: Spec, run: _Run, splits, strategy, history: runs.History) -> None:
-    """train.phases, one fit each (specc.run.phases), each with train.callbacks and its own, made afresh."""
+    """train.phases, one fit each (specc.run.phases), each with train.callbacks and its own, made afresh;
+    the datasets made once, so that epochs shuffle as in one long fit."""
+    datasets = _datasets(spec, splits, strategy)
 
     def callbacks_for(index: int, resumed: bool) -> list:
         return make_callbacks(keras, spec, [*run.callbacks, *run.phase_callbacks[index]], run.dir, history,
                               resume=resumed, phase=spec.fit.phases[index], phase_index=index)
 
     def fit(callbacks: list, initial_epoch: int, epochs: int) -> None:
-        _fit(model, spec, splits, strategy, callbacks, initial_epoch, epochs)
+        _fit(model, spec, datasets, callbacks, initial_epoch, epochs)
 
     train_in_phases(model, spec, run.dir / runs.BACKUP, resume=run.state == runs.RESUME, strategy=strategy,
                     history_epochs=lambda: history.epochs, callbacks_for=callbacks_for, fit=fit)
 
 
-def _fit(model, spec: Spec, splits, strategy, callbacks: list, initial_epoch: int = 0, epochs: int | None = None) -> None:
-    """One Model.fit on the training split; epochs initial_epoch..epochs - 1 (default: all of train.epochs)."""
+def _datasets(spec: Spec, splits, strategy) -> tuple:
+    """(training, validation or None) as tf.data, batched, the training data shuffled with the spec's seed."""
     from specc.data import to_dataset
 
     fit = spec.fit
-    # Keras's `auto` is a progress bar, whose \b and \r fill a log file or a pipe: one line per epoch there
-    # (a notebook, as Keras's progress bar itself reckons, draws the bar).
-    live = getattr(sys.stdout, "isatty", bool)() or "ipykernel" in sys.modules
-    verbose = (1 if live else 2) if fit.verbose == "auto" else fit.verbose
     train_data = to_dataset(splits.train, fit.batch_size, shuffle=fit.shuffle, seed=spec.seed,
                             shuffle_buffer=spec.data.shuffle_buffer)
     if fit.steps_per_epoch is not None:
         train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs, not per pass
     validation = (_feed(strategy, to_dataset(splits.validation, fit.batch_size, shuffle=False, seed=spec.seed,
                                              shuffle_buffer=None)) if splits.validation is not None else None)
-    model.fit(_feed(strategy, train_data), validation_data=validation, epochs=fit.epochs if epochs is None else epochs,
+    return _feed(strategy, train_data), validation
+
+
+def _fit(model, spec: Spec, datasets: tuple, callbacks: list, initial_epoch: int = 0, epochs: int | None = None) -> None:
+    """One Model.fit on the training split; epochs initial_epoch..epochs - 1 (default: all of train.epochs)."""
+    fit = spec.fit
+    # Keras's `auto` is a progress bar, whose \b and \r fill a log file or a pipe: one line per epoch there
+    # (a notebook, as Keras's progress bar itself reckons, draws the bar).
+    live = getattr(sys.stdout, "isatty", bool)() or "ipykernel" in sys.modules
+    verbose = (1 if live else 2) if fit.verbose == "auto" else fit.verbose
+    train_data, validation = datasets
+    model.fit(train_data, validation_data=validation, epochs=fit.epochs if epochs is None else epochs,
               initial_epoch=initial_epoch, callbacks=callbacks,
               shuffle=False,  # Keras cannot shuffle a dataset (and warns); to_dataset shuffled it
               class_weight=dict(fit.class_weight) if fit.class_weight else None, steps_per_epoch=fit.steps_per_epoch,

@@ -164,7 +164,8 @@ def _class_definitions(catalog: Catalog) -> dict:
     definitions = {}
     for kind in ("layer", "application", *OBJECT_KINDS):
         for name, cls in catalog[kind].classes.items():
-            reserved = _layer_reserved(cls) if kind == "layer" else APPLICATION_RESERVED if kind == "application" else None
+            reserved = (_layer_reserved(cls) if kind == "layer" else {**_layer_reserved(cls), **APPLICATION_RESERVED}
+                        if kind == "application" else None)  # an application's call(): `training`
             definitions[f"{kind}.{name}"] = _arguments_schema(cls, reserved)
     return definitions
 
