@@ -440,6 +440,21 @@ class Distribution:
         return self.strategy == "multi_worker_mirrored"
 
 
+@dataclass(frozen=True)
+class ModelClass:
+    """`model.class`: the project's own keras.Model subclass, at `path` (a declared plugin's, from the catalog).
+
+    Without `parts` it is made as Keras makes a Functional subclass, of the graph's inputs and
+    outputs; with them, of the graph's sub-models ({constructor argument: a MODEL node's name}),
+    and `kwargs`, then called once on the graph's inputs so that it is built.
+    """
+
+    registered: str  # the name Keras registers it under, as the spec writes it: mypkg>VAE
+    path: str
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    parts: Mapping[str, str] = field(default_factory=dict)
+
+
 # -- the whole spec ----------------------------------------------------------------------
 
 
@@ -459,6 +474,7 @@ class Spec:
     graph: Graph
     compile: Compile | None = None
     fit: Fit = field(default_factory=Fit)
+    model_class: ModelClass | None = None  # model.class: the graph made into the project's keras.Model subclass
     data: Data | None = None
     distribution: Distribution | None = None
     canonical: Mapping[str, Any] = field(default_factory=dict)

@@ -29,7 +29,7 @@ from specc.lower.params import resolve_params
 from specc.schema import SpecDocument
 from specc.source import Source
 from specc.validate.collector import Collector
-from specc.validate.objects import check_compile_and_train, check_data_names, check_layer_arguments
+from specc.validate.objects import check_compile_and_train, check_data_names, check_layer_arguments, check_model_class
 from specc.validate.structure import Sections, check_structure, sound_sections
 
 
@@ -66,6 +66,10 @@ def _layer_arguments(unit: Unit) -> None:
     check_layer_arguments(unit.checks, unit.catalog, unit.report)
 
 
+def _model_class(unit: Unit) -> None:
+    check_model_class(unit.sections.model, unit.graph, unit.catalog, unit.report)
+
+
 def _compile_and_train(unit: Unit) -> None:
     sections = unit.sections
     check_compile_and_train(sections.compile, sections.train, unit.data, unit.graph, unit.catalog, unit.report)
@@ -88,6 +92,7 @@ PASSES: tuple[tuple[str, Callable[[Unit], None]], ...] = (
     ("structure", _structure),  # validate: sections, keys and types (pydantic); the later passes check each sound section
     ("graph", _graph),  # lower: blocks expanded, names given, references resolved, nodes ordered
     ("layer_arguments", _layer_arguments),  # validate: every layer item's arguments against the catalog
+    ("model_class", _model_class),  # validate: model.class, its parts and arguments, against the plugins' catalog
     ("compile_and_train", _compile_and_train),  # validate: optimizer, losses, metrics, callbacks; output names
     ("data_names", _data_names),  # validate: data transforms keyed by the model's inputs and outputs
     ("ir", _ir),  # lower: values described, paths made absolute, every section as IR, the canonical form

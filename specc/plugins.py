@@ -35,8 +35,11 @@ from typing import Any
 
 from specc.project import EXTENSION, PluginError, declared_plugins, project_root, read_extension, source_hashes
 
-# The kinds a registered class can be, by the Keras base class it subclasses (as the catalog's kinds).
-PLUGIN_KINDS = ("layer", "loss", "metric", "callback", "initializer", "regularizer", "constraint", "optimizer", "schedule")
+# The kinds a registered class can be, by the Keras base class it subclasses (as the catalog's kinds); a
+# Model is a Layer too, so it is tried first.
+PLUGIN_KINDS = ("model", "layer", "loss", "metric", "callback", "initializer", "regularizer", "constraint", "optimizer",
+                "schedule")
+MODEL_BASE = "keras.Model"
 
 
 def import_plugins(modules: tuple[str, ...], root: Path) -> list[Any]:
@@ -67,7 +70,8 @@ def introspect(root: Path | None = None) -> dict:
         owner = getattr(obj, "__module__", "")
         if not inspect.isclass(obj) or not any(owner == m or owner.startswith(m + ".") for m in modules):
             continue
-        kind = next((k for k in PLUGIN_KINDS if _subclasses(obj, generate.KINDS[k][1])), None)
+        kind = next((k for k in PLUGIN_KINDS if _subclasses(obj, MODEL_BASE if k == "model" else generate.KINDS[k][1])),
+                    None)
         if kind is None:
             continue
         entry = generate.describe(obj, kind, f"{owner}.{obj.__qualname__}")

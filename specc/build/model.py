@@ -26,7 +26,7 @@ from specc.build.keras import (Refused, fresh_operation_names, import_keras, ker
                                realize)
 from specc.codes import Code
 from specc.errors import Diagnostic, SpecError, dotted, split_where
-from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, Compile, Graph, InputNode, LayerNode, Ref, Spec
+from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, Compile, Graph, InputNode, LayerNode, ModelClass, Ref, Spec
 
 
 def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
@@ -264,14 +264,43 @@ class _Builder:
             return None
         outputs = self.check_built(tensors)
         model_inputs = [tensors[node.name] for node in self.graph.inputs]
+        inputs = model_inputs[0] if len(model_inputs) == 1 else model_inputs
+        outputs = outputs[0] if len(outputs) == 1 else outputs
+        subclass = self.spec.model_class if name is None else None  # the spec's own model, not a sub-model
         try:
-            return keras.Model(
-                inputs=model_inputs[0] if len(model_inputs) == 1 else model_inputs,
-                outputs=outputs[0] if len(outputs) == 1 else outputs,
-                name=name or self.spec.name,
-            )
+            if subclass is None:
+                return keras.Model(inputs=inputs, outputs=outputs, name=name or self.spec.name)
+            if not subclass.parts:  # Keras makes a Model subclass given inputs and outputs a Functional one
+                return keras_callable(subclass.path)(inputs=inputs, outputs=outputs, name=self.spec.name,
+                                                     **self.class_arguments(subclass))
+        except SpecError:
+            raise
         except Exception as err:
             raise self.model_error(err) from None
+        return self.made_of_parts(subclass, inputs)
+
+    def class_arguments(self, subclass: ModelClass) -> dict:
+        base = ("model", "arguments")
+        return _realized(self.spec, dict(subclass.kwargs), base, f"model.arguments ({subclass.registered})", base)
+
+    def made_of_parts(self, subclass: ModelClass, inputs):
+        """model.class given its sub-models (`parts`) and its arguments, then called once on the graph's inputs, so that
+        it is built (a model must be, to be saved, summarized or restored)."""
+        parts = {argument: self.layers[node] for argument, node in subclass.parts.items()}
+        try:
+            model = keras_callable(subclass.path)(**parts, **self.class_arguments(subclass), name=self.spec.name)
+        except SpecError:
+            raise
+        except Exception as err:
+            raise _located(self.spec, Code.KERAS_REFUSED, f"Keras cannot create {subclass.registered}: "
+                           f"{keras_message(err)}", ("model", "class"), "model.class") from None
+        try:
+            model(inputs)
+        except Exception as err:
+            raise _located(self.spec, Code.MODEL_REFUSED, f"{subclass.registered} cannot be called on the model's "
+                           f"inputs, which it needs to be built: {type(err).__name__}: {keras_message(err)}",
+                           ("model", "class"), "model.class") from None
+        return model
 
     def input_tensor(self, node: InputNode):
         """`keras.Input` for a model input; one Keras refuses is located at it (an implicit one: at `input_shape`)."""

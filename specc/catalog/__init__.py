@@ -34,6 +34,7 @@ KINDS = (
     "regularizer",
     "constraint",
     "activation",
+    "model",  # keras.Model subclasses: only a project's own (specc.plugins), for `model: {class: ...}`
 )
 
 
@@ -159,6 +160,8 @@ def parse_catalog(raw: dict) -> Catalog:
             classes={n: _class(kind, n, c) for n, c in body.get("classes", {}).items()},
             identifiers=dict(body.get("identifiers", {})),
         )
+    for kind in KINDS:  # a kind Keras itself has no public classes of (model): its plugins' only
+        kinds.setdefault(kind, Kind(name=kind, module="", classes={}, identifiers={}))
     return Catalog(keras_version=raw["keras_version"], kinds=kinds,
                    dtype_policies=frozenset(raw.get("dtype_policies", ())), dtype_modes=tuple(raw.get("dtype_modes", ())),
                    ops={name: _op(name, entry) for name, entry in raw.get("ops", {}).items()})
@@ -192,7 +195,8 @@ def _catalog(root: str | None, stamp: int | None) -> Catalog:
     if extension:
         kinds = {kind: dict(body) for kind, body in raw["kinds"].items()}
         for kind, classes in extension.get("kinds", {}).items():
-            if kind in kinds:
-                kinds[kind]["classes"] = {**kinds[kind]["classes"], **classes}
+            if kind in KINDS:
+                body = kinds.setdefault(kind, {"module": "", "classes": {}, "identifiers": {}})
+                body["classes"] = {**body["classes"], **classes}
         raw = {**raw, "kinds": kinds}
     return parse_catalog(raw)

@@ -115,15 +115,22 @@ def rule_for(cls: ClassInfo, arg: str) -> dict:
     return rules.get("args", {}).get(arg, {})
 
 
+PLUGIN_HINT = (" A class of the project's own is named as Keras registers it (package>Name): declare its module "
+               "in pyproject.toml's [tool.specc] plugins (or give --plugin MODULE) and run `specc plugins`.")
+
+
 def suggest(name: object, candidates) -> str:
     """' Did you mean 'X'?': first a name that differs only in case and underscores, as a class name
-    does from its string identifier (`LeakyReLU`, `leaky_relu`), else the closest misspelling."""
+    does from its string identifier (`LeakyReLU`, `leaky_relu`), else the closest misspelling; for a
+    registered name (`mypkg>Block`) that is none of them, where to declare the module that has it."""
     pool = list(candidates)
     if isinstance(name, str):
         folded = name.replace("_", "").lower()
         same = [c for c in pool if c.replace("_", "").lower() == folded and c != name]
         if same:
             return f" Did you mean '{same[0]}'?"
+    if isinstance(name, str) and ">" in name:  # a registered name: only another is a likely slip
+        return did_you_mean(name, [c for c in pool if ">" in c]) or PLUGIN_HINT
     return did_you_mean(name, pool)
 
 

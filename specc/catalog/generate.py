@@ -210,13 +210,11 @@ def hidden_keys(tree: ast.FunctionDef, var_kw: str) -> set[str]:
     return keys
 
 
-def _forwarding_call(tree: ast.FunctionDef, var_kw: str) -> ast.Call | None:
-    """The `<something>.__init__(..., **kwargs)` call passing the function's kwargs on."""
-    for node in ast.walk(tree):
-        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
-                and any(k.arg is None and _is_name(k.value, var_kw) for k in node.keywords)):
-            return node
-    return None
+def _forwarding_calls(tree: ast.FunctionDef, var_kw: str) -> list[ast.Call]:
+    """The `<something>.__init__(..., **kwargs)` calls passing the function's kwargs on, in the source's order."""
+    return [node for node in ast.walk(tree)
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "__init__"
+                and any(k.arg is None and _is_name(k.value, var_kw) for k in node.keywords))]
 
 
 def _lookup(node: ast.AST, namespace: dict):
@@ -279,8 +277,13 @@ def accepted_args(obj) -> dict[str, tuple[inspect.Parameter | None, object]]:
             break  # no **kwargs: anything else is a TypeError
         for key in hidden_keys(tree, var_kw) - filled:
             hidden.setdefault(key, owner)
-        call = _forwarding_call(tree, var_kw)
-        target = _call_target(call, obj, owner, func) if call else (None, False)
+        call, target = None, (None, False)
+        for candidate in _forwarding_calls(tree, var_kw):
+            try:  # keras.Model's first call is to a class it imports inside __init__ (Functional): then Layer's
+                call, target = candidate, _call_target(candidate, obj, owner, func)
+                break
+            except (KeyError, AttributeError, ValueError):
+                continue
         if target[0] is None:
             break  # kwargs stop here: read by name above, or swallowed
         filled |= _filled_by_call(call, _params(vars(target[0])["__init__"], True), target[1])

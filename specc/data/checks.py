@@ -216,5 +216,8 @@ def check_before_build(spec, splits: Splits) -> None:
 
 def check_labels_against_model(spec, splits: Splits, model) -> None:
     """check_labels with the built model's output shapes (`specc train` and `specc check` alike)."""
-    if model.built:  # a model without declared inputs gets its shapes from the first batch
-        check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, model.outputs)})
+    # A model without declared inputs gets its shapes from the first batch; a Model subclass made of parts has no
+    # outputs of its own (its train_step says what the labels are for, if anything).
+    outputs = getattr(model, "outputs", None)
+    if model.built and outputs is not None:
+        check_labels(spec, splits, {name: tuple(t.shape[1:]) for name, t in zip(spec.graph.outputs, outputs)})

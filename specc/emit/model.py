@@ -18,7 +18,7 @@ from typing import Any
 from specc.emit import blocks as emit_blocks
 from specc.emit.expressions import expression_source
 from specc.emit.source import INDENT, LINE_LIMIT, Raw, call_source, file_expression, identifier, literal, source, wrapped
-from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, File, Graph, InputNode, LayerNode, Ref, Spec
+from specc.ir import APPLICATION, LAYER, MODEL, OPS, SHARED, File, Graph, InputNode, LayerNode, ModelClass, Ref, Spec
 
 
 @dataclass
@@ -40,7 +40,7 @@ def model_code(spec: Spec, script_dir: Path | None = None) -> ModelCode:
     if graph.sequential:
         writer.sequential(spec.name)
     else:
-        writer.functional(spec.name)
+        writer.functional(spec.name, subclass=spec.model_class)
     return code
 
 
@@ -90,9 +90,9 @@ class _Writer:
 
     # -- functional, by node kind ------------------------------------------------------------
 
-    def functional(self, name: str, like: list[str] | None = None) -> None:
+    def functional(self, name: str, like: list[str] | None = None, subclass: ModelClass | None = None) -> None:
         """The functional model's code; `like`: a sub-model's parameters, tensors its inputs take the shape of,
-        and the code then returns the model."""
+        and the code then returns the model; `subclass`: the spec's model.class, made as specc.build makes it."""
         for k, node in enumerate(self.graph.inputs):
             # A block's default input, `input`, is Python's input(): `inputs`, as Keras's guides write it.
             self.tensors[node.name] = identifier("inputs" if like and node.name == "input" else node.name, self.taken)
@@ -113,10 +113,18 @@ class _Writer:
                 write[node.kind](node, args)
         inputs = [self.tensors[node.name] for node in self.graph.inputs]
         outputs = [ref_source(ref, self.tensors) for ref in self.graph.output_references]
-        self.code.lines.append(("model = " if like is None else "return ") + call_source("keras.Model", {
-            "inputs": Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]"),
-            "outputs": Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
-            "name": name}, "", room=len(INDENT) + len("model = ")))
+        inputs_source = Raw(inputs[0] if len(inputs) == 1 else "[" + ", ".join(inputs) + "]")
+        room = len(INDENT) + len("model = ")
+        if subclass is not None and subclass.parts:  # made of the sub-models, then called once to build it
+            kwargs = {**{argument: Raw(self.layer_vars[node]) for argument, node in subclass.parts.items()},
+                      **{key: self.value(value) for key, value in subclass.kwargs.items()}, "name": name}
+            self.code.lines.append("model = " + call_source(subclass.path, kwargs, "", room=room))
+            self.code.lines.append(f"model({inputs_source})  # built on the model's inputs, as specc build does")
+            return
+        kwargs = {"inputs": inputs_source, "outputs": Raw(outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"),
+                  "name": name, **({key: self.value(value) for key, value in subclass.kwargs.items()} if subclass else {})}
+        self.code.lines.append(("model = " if like is None else "return ") + call_source(
+            subclass.path if subclass is not None else "keras.Model", kwargs, "", room=room))
 
     def block_call(self, instance, args: list[str]) -> None:
         """`y = block(x, ..., "name", param=value)`, or `a, b = ...` for a block of several outputs."""

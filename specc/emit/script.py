@@ -22,7 +22,7 @@ from typing import Any, Mapping
 from specc import __version__
 from specc.emit.model import compile_code, model_code
 from specc.emit.source import INDENT, literal, long_literal
-from specc.ir import BuiltinSource, Call, LayerNode, Spec
+from specc.ir import BuiltinSource, Call, LayerNode, ModelClass, Spec
 from specc.resources import builtin_data_file
 
 # -- the script ---------------------------------------------------------------------------
@@ -106,8 +106,8 @@ def plugin_modules(spec: Spec) -> list[str]:
     found: set[str] = set()
 
     def visit(value: Any) -> None:
-        if isinstance(value, (Call, LayerNode)):
-            path = value.path if isinstance(value, Call) else value.keras_path
+        if isinstance(value, (Call, LayerNode, ModelClass)):
+            path = value.keras_path if isinstance(value, LayerNode) else value.path
             if not path.startswith("keras."):
                 found.add(path.rpartition(".")[0])
         if dataclasses.is_dataclass(value) and not isinstance(value, type):

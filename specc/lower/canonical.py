@@ -41,7 +41,8 @@ CANONICAL_VERSION = 1
 def canonical_form(document: Any) -> dict[str, Any]:
     """The resolved spec (a specc.schema.SpecDocument) as plain data: no `extends`; absent sections, and absent
     fields marked `Since` a later version, left out."""
-    data = document.model_dump(mode="python", exclude={"extends": True, **_later_and_absent(document)})
+    # by_alias: keys as a spec writes them (`class`, which Python cannot name a field)
+    data = document.model_dump(mode="python", by_alias=True, exclude={"extends": True, **_later_and_absent(document)})
     return {key: value for key, value in data.items() if value is not None}
 
 

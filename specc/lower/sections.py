@@ -10,16 +10,18 @@ Validation has passed by then: nothing here reports a problem.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Any
 
 from specc.catalog import Catalog
 from specc.catalog.check import split_object
 from specc.ir import (IMPLICIT_INPUT, OPS, SHARED, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit,
-                      Graph, ImagesSource, KerasSource, NpzSource, Pad, Phase, Spec, Trainable, Transform, Transforms)
+                      Graph, ImagesSource, KerasSource, ModelClass, NpzSource, Pad, Phase, Spec, Trainable, Transform,
+                      Transforms)
 from specc.lower.canonical import canonical_form, content_hash
 from specc.lower.paths import absolute
-from specc.lower.values import describe, describe_graph, describe_optimizer, describe_per_output
+from specc.lower.values import describe, describe_args, describe_graph, describe_optimizer, describe_per_output
 from specc.schema import CompileSection, DataSection, SpecDocument, TrainSection
 from specc.schema.data import KerasDataset
 
@@ -34,6 +36,9 @@ def lower_spec(source, document: SpecDocument, graph: Graph, catalog: Catalog) -
     """The whole IR of a spec whose graph lowered and which validation passed: nothing here can fail."""
     positions = source.positions
     graph = describe_graph(graph, catalog, positions)
+    model_class = _model_class(document.model, catalog)
+    if model_class is not None:  # made of the graph's tensors or sub-models: never a keras.Sequential
+        graph = dataclasses.replace(graph, sequential=False)
     inputs = tuple(node.name for node in graph.inputs) or (IMPLICIT_INPUT,)
     train = document.train
     canonical = canonical_form(document)
@@ -43,7 +48,15 @@ def lower_spec(source, document: SpecDocument, graph: Graph, catalog: Catalog) -
         fit=lower_fit(train or TrainSection(), document.compile, graph),
         data=lower_data(document.data, positions, inputs, graph.outputs) if document.data is not None else None,
         distribution=lower_distribution(train.distribution) if train is not None and train.distribution else None,
-        canonical=canonical, sha256=content_hash(canonical), files=source.files, positions=positions)
+        canonical=canonical, sha256=content_hash(canonical), files=source.files, positions=positions,
+        model_class=model_class)
+
+
+def _model_class(model, catalog: Catalog) -> ModelClass | None:
+    if model.model_class is None:
+        return None
+    cls = catalog["model"].classes[model.model_class]
+    return ModelClass(model.model_class, cls.path, describe_args(cls, model.arguments or {}), dict(model.parts or {}))
 
 
 # -- compile -----------------------------------------------------------------------------

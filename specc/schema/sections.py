@@ -42,7 +42,19 @@ class Block(Section):
                           "applied again with Shared, same weights); default: the layers join the model.")
 
 
+Identifier = Annotated[StrictStr, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+
+
 class ModelSection(Section):
+    model_class: Annotated[Union[StrictStr, None], Since(2)] = Field(
+        None, alias="class",
+        description="A keras.Model subclass of the project's own, by the name Keras registers it under (mypkg>VAE, "
+                    "from a declared plugin): made with the graph's inputs and outputs, or with `parts`.")
+    parts: Annotated[Union[dict[Identifier, Name], None], Since(2)] = Field(
+        None, description="The class's constructor arguments that are sub-models: {argument: a `model: true` block "
+                          "instance among the layers}. The class is then made of these, not of the graph's inputs and outputs.")
+    arguments: Annotated[Union[dict[Identifier, Any], None], Since(2)] = Field(
+        None, description="The class's other constructor arguments.")
     inputs: Union[dict[Name, InputSpec], None] = Field(
         None, description="Named inputs. Omit for a plain chain whose first layer gives `input_shape`."
     )

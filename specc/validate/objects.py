@@ -6,14 +6,14 @@ from __future__ import annotations
 from typing import Any
 
 from specc.catalog import Catalog
-from specc.catalog.check import ObjectChecker, Report, is_per_output
+from specc.catalog.check import PLUGIN_HINT, ObjectChecker, Report, is_per_output, suggest
 from specc.codes import Code
 from specc.errors import describe, did_you_mean, dotted
 from specc.ir import APPLICATION, IMPLICIT_INPUT, MODEL, Graph
 from specc.lower.blocks import remapped
 from specc.lower.sections import phase_layers
 from specc.lower.graph import ArgumentCheck
-from specc.schema import CompileSection, DataSection, TrainSection
+from specc.schema import CompileSection, DataSection, ModelSection, TrainSection
 
 
 def check_layer_arguments(checks: list[ArgumentCheck], catalog: Catalog, report: Report) -> None:
@@ -26,6 +26,37 @@ def check_layer_arguments(checks: list[ArgumentCheck], catalog: Catalog, report:
             # `trainable` is specc's own key here: applications are functions, and specc sets it on the model.
             checker.report(Code.WRONG_TYPE, check.path + ("trainable",), check.label,
                            f"trainable: expected true or false; received {describe(trainable)}", False)
+
+
+def check_model_class(model: ModelSection | None, graph: Graph | None, catalog: Catalog, report: Report) -> None:
+    """`model.class`: a registered keras.Model subclass of a declared plugin; `parts`, its constructor arguments that
+    are `model: true` block instances; `arguments`, its others, against its signature."""
+    if model is None or model.model_class is None:
+        for key in ("parts", "arguments"):
+            if model is not None and getattr(model, key) is not None:
+                report(Code.MISSING_KEY, ("model", key), f"model.{key}",
+                       f"{key} are the constructor arguments of model.class, which is not given", True)
+        return
+    name = model.model_class
+    cls = catalog["model"].classes.get(name)
+    if cls is None:
+        report(Code.UNKNOWN_CLASS, ("model", "class"), "model.class", f"'{name}' is no keras.Model subclass of a declared "
+               "plugin." + (suggest(name, catalog["model"].classes) or PLUGIN_HINT), True)
+        return
+    parts = model.parts or {}
+    for argument, instance in parts.items():
+        if argument not in cls.args:
+            report(Code.UNKNOWN_ARGUMENT, ("model", "parts", argument), "model.parts",
+                   f"{name} takes no argument '{argument}'." + suggest(argument, cls.args), True)
+        if graph is not None and not any(node.name == instance and node.kind == MODEL for node in graph.layers):
+            models = [node.name for node in graph.layers if node.kind == MODEL]
+            report(Code.UNKNOWN_REFERENCE, ("model", "parts", argument), "model.parts",
+                   f"'{instance}' is no `model: true` block instance of the layers"
+                   + (f" (they are: {', '.join(models)})." if models else ": a part is a block with `model: true`.")
+                   + did_you_mean(instance, models), True)
+    given = {**(model.arguments or {}), **dict.fromkeys(parts)}  # the parts count as given: specc passes them
+    ObjectChecker(catalog, report).check_args(cls, given, ("model", "arguments"), f"model.arguments ({name})",
+                                              reserved=frozenset(parts) | {"name"})
 
 
 def check_compile_and_train(compile_section: CompileSection | None, train_section: TrainSection | None, data: dict,
