@@ -418,6 +418,8 @@ class Data:
     validation: float = 0.0
     test: float = 0.0
     shuffle_buffer: int | None = None
+    validation_source: Any = None  # data.validation: a source of its own, instead of a fraction carved
+    test_source: Any = None  # data.test, likewise
     inputs: tuple[str, ...] = ()  # the model's input names (IMPLICIT_INPUT for a plain chain)
     outputs: tuple[str, ...] = ()
 

@@ -236,7 +236,15 @@ def data_specs(folder: Path) -> dict[str, str]:
              next=rng.random((40, 4, 3)))
     rows = ["a,b,species,c,d"] + [f"{i * 0.5},{i % 7},{'xyz'[i % 3]},{-i},{i * i / 10}" for i in range(30)]
     (folder / "data" / "iris.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    for name, count, kinds in (("iris_val.csv", 9, "zy"), ("iris_test.csv", 7, "yxz")):  # fewer classes; other order
+        rows = ["a,b,species,c,d"] + [f"{i},{i % 5},{kinds[i % len(kinds)]},{i / 3},{-i}" for i in range(count)]
+        (folder / "data" / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_pngs(folder / "data" / "photos")
+    (folder / "data" / "photos_val" / "dog").mkdir(parents=True)  # one of the training folder's two classes
+    from PIL import Image
+
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (6, 6, 3)).astype(np.uint8)).save(folder / "data" / "photos_val" / "dog" / f"{i}.png")
     head = "specc: 1\nname: t\nseed: 3\n"
     return {
         "npz_mapping.yaml": head + MODEL_TWO_BY_TWO + textwrap.dedent("""\
@@ -322,6 +330,29 @@ def data_specs(folder: Path) -> dict[str, str]:
               split: {validation: 0.2}
             compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
             train: {epochs: 1, batch_size: 8}
+            """),
+        "csv_split_sources.yaml": head + MODEL_4_TO_3 + textwrap.dedent("""\
+            data:
+              source: {csv: {path: data/iris.csv, label: species}}
+              validation: {csv: {path: data/iris_val.csv, label: species}}
+              test: {csv: {path: data/iris_test.csv, label: species}}
+              features: [{rescale: 0.5}]
+              labels: [{one_hot: 3}]
+            compile: {optimizer: adam, loss: categorical_crossentropy, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 8}
+            """),
+        "images_validation_folder.yaml": head + textwrap.dedent("""\
+            model:
+              inputs: {image: {shape: [5, 5, 3]}}
+              layers:
+                - Flatten
+                - Dense: {units: 2, activation: softmax}
+            data:
+              source: {images: {path: data/photos, image_size: [5, 5]}}
+              validation: {images: {path: data/photos_val, image_size: [5, 5]}}
+              features: [{rescale: 0.00392156862745098}]
+            compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 4}
             """),
         "images_mixed_precision.yaml": head + textwrap.dedent("""\
             model:

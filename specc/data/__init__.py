@@ -55,22 +55,32 @@ def load_arrays(spec) -> Splits:
     feature_plan, label_plan = section.features, section.labels
 
     raw = sources.read(section.source, locate)
-    parts = [(raw.x, raw.y)] + ([raw.test] if raw.test is not None else [])
-    named = []
-    for x, y in parts:
-        arrays = Arrays(_named(x, inputs, "x", "input", raw.name, locate), _named(y, outputs, "y", "output", raw.name, locate))
+
+    def prepared(x, y, name: str, base: tuple) -> Arrays:
+        arrays = Arrays(_named(x, inputs, "x", "input", name, locate, base), _named(y, outputs, "y", "output", name, locate, base))
         arrays = Arrays(_transformed(arrays.x, feature_plan, locate), _transformed(arrays.y, label_plan, locate))
-        _check_arrays(arrays, raw.name, feature_plan, label_plan, locate)
-        named.append(arrays)
-    own_test = named[1] if len(named) > 1 else None
-    splits = split.carve(named[0], own_test, section.validation, section.test, spec.seed, locate)
+        _check_arrays(arrays, name, feature_plan, label_plan, locate, base)
+        return arrays
+
+    train = prepared(raw.x, raw.y, raw.name, DATA + ("source",))
+    own = {}  # data.validation, data.test: sources of their own, their classes the training source's
+    for key, source in (("validation", section.validation_source), ("test", section.test_source)):
+        if source is not None:
+            read = sources.read_split(source, locate, DATA + (key,), raw.classes)
+            own[key] = prepared(read.x, read.y, read.name, DATA + (key,))
+    own_test = own["test"] if "test" in own else (
+        prepared(*raw.test, raw.name, DATA + ("source",)) if raw.test is not None else None)
+    splits = split.carve(train, own_test, section.validation, section.test, spec.seed, locate)
+    if "validation" in own:
+        splits.validation = own["validation"]
     splits.classes = raw.classes
     return splits
 
 
-def _named(part: Any, names: list[str], key: str, what: str, source_name: str, locate: Locator) -> dict[str, np.ndarray]:
-    """A source's x or y keyed by model input/output name."""
-    at = DATA + ("source", "npz", key)
+def _named(part: Any, names: list[str], key: str, what: str, source_name: str, locate: Locator,
+           base: tuple = DATA + ("source",)) -> dict[str, np.ndarray]:
+    """A source's x or y keyed by model input/output name; base: where the source is written."""
+    at = base + ("npz", key)
     if isinstance(part, dict):
         for name in part:
             if name not in names:
@@ -83,7 +93,7 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
         return {name: part[name] for name in names}
     if len(names) != 1:
         hint = f"use an npz source with {key}: {{{names[0]}: ARRAY, ...}}, an array per {what}"
-        raise locate.error(Code.DATA_SHAPE, DATA + ("source",), f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
+        raise locate.error(Code.DATA_SHAPE, base, f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
                            f"gives one {'features' if key == 'x' else 'labels'} array: {hint}")
     return {names[0]: part}
 
@@ -103,16 +113,17 @@ def _transformed(arrays: dict[str, np.ndarray], plan: dict, locate: Locator) -> 
     return out
 
 
-def _check_arrays(arrays: Arrays, source_name: str, feature_plan: dict, label_plan: dict, locate: Locator) -> None:
+def _check_arrays(arrays: Arrays, source_name: str, feature_plan: dict, label_plan: dict, locate: Locator,
+                  base: tuple = DATA + ("source",)) -> None:
     """Every array has the same number of samples and a dtype tf.data can take."""
     import numpy as np
     counts = {f"{kind} '{name}'": len(a) for kind, part in (("features", arrays.x), ("labels", arrays.y)) for name, a in part.items()}
     if len(set(counts.values())) > 1:
         listed = ", ".join(f"{k}: {v}" for k, v in counts.items())
-        raise locate.error(Code.DATA_CONTENT, DATA + ("source",), f"{source_name} has different numbers of samples ({listed}); "
+        raise locate.error(Code.DATA_CONTENT, base, f"{source_name} has different numbers of samples ({listed}); "
                            "features and labels need one entry per sample")
     if not min(counts.values()):
-        raise locate.error(Code.DATA_CONTENT, DATA + ("source",), f"{source_name} has no samples")
+        raise locate.error(Code.DATA_CONTENT, base, f"{source_name} has no samples")
     for part, plan, key in ((arrays.x, feature_plan, "features"), (arrays.y, label_plan, "labels")):
         for name, array in part.items():
             if array.dtype == object:
@@ -120,4 +131,4 @@ def _check_arrays(arrays: Arrays, source_name: str, feature_plan: dict, label_pl
                                    f"the {key} of {source_name} are variable-length sequences (for '{name}'): "
                                    "pad them to one length, e.g. - pad: {length: 200}")
             if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
-                raise locate.error(Code.DATA_CONTENT, DATA + ("source",), f"the {key} of {source_name} for '{name}' are {array.dtype}, not numbers")
+                raise locate.error(Code.DATA_CONTENT, base, f"the {key} of {source_name} for '{name}' are {array.dtype}, not numbers")

@@ -19,7 +19,7 @@ import numpy as np
 
 from specc.codes import Code
 from specc.data.locate import Locator
-from specc.errors import did_you_mean, shown_path
+from specc.errors import did_you_mean, dotted, shown_path
 from specc.ir import BuiltinSource, CsvSource, File, ImagesSource, KerasSource, NpzSource
 from specc.resources import builtin_data_file
 
@@ -40,9 +40,39 @@ class Raw:
 SOURCE = ("data", "source")
 
 
-def read(source, locate: Locator) -> Raw:
-    """The arrays of a source (an IR node: BuiltinSource, KerasSource, ...); a located SpecError when it cannot be read."""
-    return READERS[source.kind](source, locate)
+def read(source, locate: Locator, base: tuple = SOURCE) -> Raw:
+    """The arrays of a source (an IR node: BuiltinSource, KerasSource, ...); a located SpecError when it cannot be read.
+
+    base: where the spec writes it: data.source, or data.validation or data.test (see read_split).
+    """
+    return READERS[source.kind](source, locate, base)
+
+
+def read_split(source, locate: Locator, base: tuple, classes: list[str] | None) -> Raw:
+    """A validation or test source (at `base`), its class indices those of the training source's `classes`
+    (by name: a CSV's text labels, image folders); a located error when the two do not name classes alike."""
+    raw = read(source, locate, base)
+    if (raw.classes is None) != (classes is None):
+        theirs = "class names" if raw.classes is not None else "numbers"
+        ours = f"class names ({', '.join(classes)})" if classes is not None else "numbers"
+        raise locate.error(Code.LABELS, base + (source.kind,), f"the labels of {raw.name} are {theirs}, but those of the "
+                           f"training data are {ours}: a split's labels must be the training data's kind")
+    if classes is not None:
+        raw.y = _remapped(raw, classes, source, locate, base)
+        raw.classes = list(classes)
+    return raw
+
+
+def _remapped(raw: Raw, classes: list[str], source, locate: Locator, base: tuple) -> np.ndarray:
+    """A validation or test set's class indices as the training set's: by class name."""
+    unknown = [c for c in raw.classes if c not in classes]
+    if unknown:
+        what = "labels" if source.kind == "csv" else "class folders"
+        raise locate.error(Code.LABELS, base + (source.kind, "label" if source.kind == "csv" else "path"),
+                           f"{raw.name} has {what} the training data does not: {', '.join(map(repr, unknown))} (its classes: "
+                           f"{', '.join(classes)})", where=dotted(base + (source.kind,)))
+    index = np.array([classes.index(c) for c in raw.classes], dtype=np.int64)
+    return index[raw.y]
 
 
 # -- builtin ------------------------------------------------------------------------
@@ -58,10 +88,10 @@ def builtin(name: str) -> Raw:
 # -- keras.datasets ---------------------------------------------------------------------
 
 
-def keras_dataset(source: KerasSource, locate: Locator) -> Raw:
+def keras_dataset(source: KerasSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     from specc.data import keras_cache
 
-    path = SOURCE + ("keras",)
+    path = base + ("keras",)
     name, kwargs = source.name, dict(source.kwargs)
     known = keras_cache.load_data_parameters(name)
     for key in kwargs:
@@ -96,8 +126,8 @@ def _existing(file: File, path: tuple, locate: Locator, *, folder: bool = False)
     return target
 
 
-def npz(source: NpzSource, locate: Locator) -> Raw:
-    at = SOURCE + ("npz",)
+def npz(source: NpzSource, locate: Locator, base: tuple = SOURCE) -> Raw:
+    at = base + ("npz",)
     file = _existing(source.file, at + ("path",), locate)
     try:
         archive = np.load(file, allow_pickle=False)
@@ -112,14 +142,14 @@ def npz(source: NpzSource, locate: Locator) -> Raw:
         def array(name: str, path: tuple) -> np.ndarray:
             if name not in names:
                 raise locate.error(Code.DATA_NAME, path, f"no array '{name}' in {source.file.written} (it has {', '.join(names) or 'none'})."
-                                   + did_you_mean(name, names), where="data.source.npz")
+                                   + did_you_mean(name, names), where=dotted(at))
             try:
                 return archive[name]
             except ValueError as err:  # object arrays need pickle, which specc never runs on a data file
                 raise locate.error(Code.DATA_CONTENT, path, f"array '{name}' in {source.file.written} cannot be read without unpickling "
-                                   f"Python objects, which specc does not do ({err})", where="data.source.npz") from None
+                                   f"Python objects, which specc does not do ({err})", where=dotted(at)) from None
             except (OSError, zipfile.BadZipFile, EOFError) as err:
-                raise locate.error(Code.DATA_FILE, path, f"array '{name}' in {source.file.written} is damaged: {err}", where="data.source.npz") from None
+                raise locate.error(Code.DATA_FILE, path, f"array '{name}' in {source.file.written} is damaged: {err}", where=dotted(at)) from None
 
         def part(spec: Any, key: str) -> Part:
             if isinstance(spec, str):
@@ -130,8 +160,8 @@ def npz(source: NpzSource, locate: Locator) -> Raw:
         return Raw(part(source.x, "x"), part(source.y, "y"), test=test, name=source.file.written)
 
 
-def csv_file(source: CsvSource, locate: Locator) -> Raw:
-    at = SOURCE + ("csv",)
+def csv_file(source: CsvSource, locate: Locator, base: tuple = SOURCE) -> Raw:
+    at = base + ("csv",)
     file = _existing(source.file, at + ("path",), locate)
     try:
         with open(file, newline="", encoding="utf-8-sig") as handle:
@@ -144,7 +174,7 @@ def csv_file(source: CsvSource, locate: Locator) -> Raw:
     header = [cell.strip() for cell in rows[0][1]]
     if source.label not in header:
         raise locate.error(Code.DATA_NAME, at + ("label",), f"no column '{source.label}' in {source.file.written} (its columns: {', '.join(header)})."
-                           + did_you_mean(source.label, header), where="data.source.csv")
+                           + did_you_mean(source.label, header), where=dotted(at))
     if len(rows) < 2:
         raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} has a header row but no data")
     label_at = header.index(source.label)
@@ -179,14 +209,14 @@ def _labels(values: list[str]) -> tuple[np.ndarray, list[str] | None]:
     return np.array(numbers, dtype=np.float32), None
 
 
-def images(source: ImagesSource, locate: Locator) -> Raw:
+def images(source: ImagesSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     """A folder of class folders, read by keras.utils.image_dataset_from_directory.
 
     That loader yields a batched tf.data.Dataset; specc turns it into arrays
     (this source is meant for small folders) so that transforms, splits and the
     input pipeline are the same code for every source.
     """
-    at = SOURCE + ("images",)
+    at = base + ("images",)
     folder = _existing(source.file, at + ("path",), locate, folder=True)
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not classes:
@@ -213,7 +243,7 @@ def images(source: ImagesSource, locate: Locator) -> Raw:
                classes=list(dataset.class_names))  # the sub-folders, sorted: label i is class_names[i]
 
 
-def _builtin(source: BuiltinSource, locate: Locator) -> Raw:
+def _builtin(source: BuiltinSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     return builtin(source.name)
 
 

@@ -115,6 +115,12 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     own_test = source.kind == "keras" or (source.kind == "npz" and source.x_test is not None)
     view.load_lines = SOURCE_LINES[source.kind](source, inputs, outputs, script_dir, helpers)
     named = source.kind in NAMES_CLASSES
+    for key, own in (("validation", section.validation_source), ("test", section.test_source)):
+        if own is not None:  # a source of its own: read after the training source, whose classes it maps to
+            view.load_lines += [f"# data.{key}: a source of its own",
+                                *SOURCE_LINES[own.kind](own, inputs, outputs, script_dir, helpers,
+                                                        Reading.split(key) if named else Reading(f"x_{key}", f"y_{key}", key))]
+    own_test = own_test or section.test_source is not None
     _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers, named)
 
     order = ["read_builtin", "read_csv", "read_images", *TRANSFORMS]
@@ -122,7 +128,8 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     used = [h for h in view.helpers if h in TRANSFORMS]
     view.runtime = runtime_source("specc.data.transforms", used, imports=("import numpy as np",)) if used else ""
     view.distribution = _distribution_view(spec)
-    view.train_lines = _train_lines(spec, own_test or section.test > 0, section.validation > 0, view.distribution)
+    has_validation = section.validation > 0 or section.validation_source is not None
+    view.train_lines = _train_lines(spec, own_test or section.test > 0, has_validation, view.distribution)
     if spec.fit.phases:
         view.phases = True
         view.phase_runtime = runtime_source("specc.run.phases", ["set_trainable"], imports=())
@@ -136,12 +143,31 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
 # -- load_data(), by source kind: the lines that read the source and transform it ----------------
 
 
-def _builtin_lines(source: BuiltinSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
+@dataclass(frozen=True)
+class Reading:
+    """Where a source's lines put what they read: `x, y` (the training source) or `x_validation, y_validation`, and
+    the target of its transformed arrays (`x, y`, `validation`, `test`); `classes`: the training source's classes,
+    which a validation or test source maps its own to (None for the training source)."""
+
+    x: str = "x"
+    y: str = "y"
+    into: str = "x, y"
+    classes: str | None = None
+
+    @classmethod
+    def split(cls, key: str) -> "Reading":
+        return cls(f"x_{key}", f"y_{key}", key, "classes")
+
+
+def _builtin_lines(source: BuiltinSource, inputs: list, outputs: list, script_dir, helpers: set,
+                   reading: Reading = Reading()) -> list[str]:
     helpers.add("read_builtin")
-    return [f"x, y = read_builtin({literal(source.name)})", *_transformed("x, y", (None, inputs, "x"), (None, outputs, "y"))]
+    return [f"{reading.x}, {reading.y} = read_builtin({literal(source.name)})",
+            *_transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))]
 
 
-def _keras_lines(source: KerasSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
+def _keras_lines(source: KerasSource, inputs: list, outputs: list, script_dir, helpers: set,
+                 reading: Reading = Reading()) -> list[str]:
     assert source.name.isidentifier()  # one of specc's own list (validation checked it): it cannot become code
     lines = _body("(x, y), (x_test, y_test) = " + call_source(f"keras.datasets.{source.name}.load_data",
                                                               dict(source.kwargs), INDENT, room=28))
@@ -150,9 +176,10 @@ def _keras_lines(source: KerasSource, inputs: list, outputs: list, script_dir, h
     return lines
 
 
-def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
+def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpers: set,
+               reading: Reading = Reading()) -> list[str]:
     lines = [*_data_file_lines(source.file, script_dir), "with np.load(path, allow_pickle=False) as archive:"]
-    inside = _transformed("x, y", (source.x, inputs, f"archive[{literal(source.x)}]"),
+    inside = _transformed(reading.into, (source.x, inputs, f"archive[{literal(source.x)}]"),
                           (source.y, outputs, f"archive[{literal(source.y)}]"), INDENT * 2)
     if source.x_test is not None:  # the file's own test set
         inside += _transformed("test", (source.x_test, inputs, f"archive[{literal(source.x_test)}]"),
@@ -160,19 +187,26 @@ def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpe
     return [*lines, *(INDENT + line if not line.startswith(INDENT) else line for line in inside)]  # in the `with` block
 
 
-def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
+def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpers: set,
+               reading: Reading = Reading()) -> list[str]:
     helpers.add("read_csv")
-    return [*_data_file_lines(source.file, script_dir), f"x, y, classes = read_csv(path, {literal(source.label)})",
-            *_transformed("x, y", (None, inputs, "x"), (None, outputs, "y"))]
-
-
-def _images_lines(source: ImagesSource, inputs: list, outputs: list, script_dir, helpers: set) -> list[str]:
-    helpers.add("read_images")
+    mapped = f", known={reading.classes}" if reading.classes else ""
+    classes = "_" if reading.classes else "classes"
     return [*_data_file_lines(source.file, script_dir),
-            *_body("x, y, classes = " + call_source("read_images", {"folder": Raw("path"),
-                                                                   "image_size": tuple(source.image_size),
-                                                                   "color_mode": source.color_mode}, INDENT, 16)),
-            *_transformed("x, y", (None, inputs, "x"), (None, outputs, "y"))]
+            f"{reading.x}, {reading.y}, {classes} = read_csv(path, {literal(source.label)}{mapped})",
+            *_transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))]
+
+
+def _images_lines(source: ImagesSource, inputs: list, outputs: list, script_dir, helpers: set,
+                  reading: Reading = Reading()) -> list[str]:
+    helpers.add("read_images")
+    arguments: dict[str, Any] = {"folder": Raw("path"), "image_size": tuple(source.image_size), "color_mode": source.color_mode}
+    if reading.classes:
+        arguments["classes"] = Raw(reading.classes)
+    target = f"{reading.x}, {reading.y}, {'_' if reading.classes else 'classes'} = "
+    return [*_data_file_lines(source.file, script_dir),
+            *_body(target + call_source("read_images", arguments, INDENT, len(target))),
+            *_transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))]
 
 
 SOURCE_LINES = {"builtin": _builtin_lines, "keras": _keras_lines, "npz": _npz_lines, "csv": _csv_lines,
@@ -218,9 +252,12 @@ def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: s
     has_test = own_test or split.test > 0
     has_val = split.validation > 0
     test = "test" if own_test else None
+    validation = "validation" if split.validation_source is not None else None  # a source of its own
     classes = ', "classes": classes' if named else ""
     if not has_val and not (split.test > 0 and not own_test):
-        lines.append(f'return {{"train": (x, y), "validation": None, "test": {test or "None"}{classes}}}')
+        lines.extend(_body("return " + wrapped("{", ['"train": (x, y)', f'"validation": {validation or "None"}',
+                                                     f'"test": {test or "None"}', *([classes[2:]] if named else [])],
+                                               "}", INDENT, 7)))
         return
     helpers.add("take")
     lines.append(f"n = len(x[{literal(first_input)}])")

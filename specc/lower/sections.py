@@ -195,11 +195,13 @@ def lower_data(section: DataSection, positions, inputs: tuple[str, ...], outputs
         features=_plan(section.features, inputs, "features"),
         labels=_plan(section.labels, outputs, "labels"),
         validation=section.split.validation, test=section.split.test, shuffle_buffer=section.shuffle_buffer,
+        validation_source=_source(section.validation, positions, "validation") if section.validation else None,
+        test_source=_source(section.test, positions, "test") if section.test else None,
         inputs=inputs, outputs=outputs)
 
 
-def _source(source, positions):
-    at = DATA + ("source",)
+def _source(source, positions, key: str = "source"):
+    at = DATA + (key,)
     if source.builtin is not None:
         return BuiltinSource(source.builtin)
     if source.keras is not None:

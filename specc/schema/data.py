@@ -197,10 +197,30 @@ class DataSection(Section):
         description="Transforms of the targets, in order; a mapping {model output name: [...]} for models with several outputs.")
     split: Split = Field(default_factory=Split, description="Validation and test fractions carved from the source.")
     shuffle_buffer: Union[PositiveInt, None] = Field(None, description="The shuffle buffer size; default: the whole training set.")
+    validation: Annotated[Union[Source, None], Since(2)] = Field(
+        None, description="Validation data from a source of its own, instead of split.validation: read, transformed "
+                          "and checked as the training source is; text labels and image folders mapped to its classes.")
+    test: Annotated[Union[Source, None], Since(2)] = Field(
+        None, description="Test data from a source of its own, instead of split.test, like `validation`.")
 
     @model_validator(mode="after")
     def _one_test_set(self) -> "DataSection":
-        if self.source.npz is not None and self.source.npz.x_test is not None and self.split.test > 0:
+        own = ("the npz source's own test set (x_test, y_test)" if self.source.npz is not None and self.source.npz.x_test
+               is not None else "the keras dataset's own test set" if self.source.keras is not None else None)
+        if own is not None and self.split.test > 0 and self.source.npz is not None:
             raise PydanticCustomError("specc_data_test_set", "the npz source gives its own test set (x_test, y_test), "
                                       f"so split.test: {self.split.test} would be a second one: remove one of the two")
+        for key, fraction in (("validation", self.split.validation), ("test", self.split.test)):
+            given = getattr(self, key)
+            if given is None:
+                continue
+            if fraction > 0:
+                raise PydanticCustomError("specc_data_test_set", f"data.{key} is a source of its own, so split.{key}: "
+                                          f"{fraction} would be a second {key} set: remove one of the two")
+            if key == "test" and own is not None:
+                raise PydanticCustomError("specc_data_test_set", f"data.test would be a second test set beside {own}: "
+                                          "remove one of the two")
+            if given.keras is not None or (given.npz is not None and given.npz.x_test is not None):
+                raise PydanticCustomError("specc_data_split_source", f"data.{key} is one set: a keras dataset, or an npz "
+                                          "file's x_test, gives two (name the arrays of one with npz x and y)")
         return self
