@@ -374,6 +374,7 @@ class CsvSource:
     file: File
     label: str
     kind: str = "csv"
+    text: tuple[str, ...] = ()  # text columns: each the string feature of the model input of its name
 
 
 @dataclass(frozen=True)

@@ -239,6 +239,10 @@ def data_specs(folder: Path) -> dict[str, str]:
     for name, count, kinds in (("iris_val.csv", 9, "zy"), ("iris_test.csv", 7, "yxz")):  # fewer classes; other order
         rows = ["a,b,species,c,d"] + [f"{i},{i % 5},{kinds[i % len(kinds)]},{i / 3},{-i}" for i in range(count)]
         (folder / "data" / name).write_text("\n".join(rows) + "\n", encoding="utf-8")
+    words = ["fine", "dull", "great", "poor", "a film", "\u00e9t\u00e9, \"quoted\""]  # commas, quotes, accents
+    rows = ["stars,review,sentiment,length"] + [f'{i % 5},"{words[i % 6]} {words[(i * 7) % 6]}",{"pn"[i % 2]},{i}'.replace(
+        '"quoted"', '""quoted""') for i in range(24)]
+    (folder / "data" / "reviews.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     write_pngs(folder / "data" / "photos")
     (folder / "data" / "photos_val" / "dog").mkdir(parents=True)  # one of the training folder's two classes
     from PIL import Image
@@ -339,6 +343,22 @@ def data_specs(folder: Path) -> dict[str, str]:
               features: [{rescale: 0.5}]
               labels: [{one_hot: 3}]
             compile: {optimizer: adam, loss: categorical_crossentropy, metrics: [accuracy]}
+            train: {epochs: 1, batch_size: 8}
+            """),
+        "csv_text_columns.yaml": head + textwrap.dedent("""\
+            model:
+              inputs: {review: {shape: [1], dtype: string}, numbers: {shape: [2]}}
+              layers:
+                - TextVectorization: {max_tokens: 20, output_sequence_length: 4, adapt: true, name: words, inputs: review}
+                - Embedding: {input_dim: 20, output_dim: 3, name: embed}
+                - GlobalAveragePooling1D: {name: pool}
+                - Concatenate: {inputs: [pool, numbers], name: joined}
+                - Dense: {units: 2, activation: softmax, name: sentiment}
+            data:
+              source: {csv: {path: data/reviews.csv, label: sentiment, text: [review]}}
+              features: {numbers: [{rescale: 0.1}]}
+              split: {validation: 0.25}
+            compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
             train: {epochs: 1, batch_size: 8}
             """),
         "images_validation_folder.yaml": head + textwrap.dedent("""\

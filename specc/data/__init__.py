@@ -56,20 +56,22 @@ def load_arrays(spec) -> Splits:
 
     raw = sources.read(section.source, locate)
 
-    def prepared(x, y, name: str, base: tuple) -> Arrays:
-        arrays = Arrays(_named(x, inputs, "x", "input", name, locate, base), _named(y, outputs, "y", "output", name, locate, base))
+    def prepared(x, y, name: str, base: tuple, source) -> Arrays:
+        features = (_text_named(x, inputs, name, locate, base) if source.kind == "csv" and source.text else
+                    _named(x, inputs, "x", "input", name, locate, base))
+        arrays = Arrays(features, _named(y, outputs, "y", "output", name, locate, base))
         arrays = Arrays(_transformed(arrays.x, feature_plan, locate), _transformed(arrays.y, label_plan, locate))
         _check_arrays(arrays, name, feature_plan, label_plan, locate, base)
         return arrays
 
-    train = prepared(raw.x, raw.y, raw.name, DATA + ("source",))
+    train = prepared(raw.x, raw.y, raw.name, DATA + ("source",), section.source)
     own = {}  # data.validation, data.test: sources of their own, their classes the training source's
     for key, source in (("validation", section.validation_source), ("test", section.test_source)):
         if source is not None:
             read = sources.read_split(source, locate, DATA + (key,), raw.classes)
-            own[key] = prepared(read.x, read.y, read.name, DATA + (key,))
+            own[key] = prepared(read.x, read.y, read.name, DATA + (key,), source)
     own_test = own["test"] if "test" in own else (
-        prepared(*raw.test, raw.name, DATA + ("source",)) if raw.test is not None else None)
+        prepared(*raw.test, raw.name, DATA + ("source",), section.source) if raw.test is not None else None)
     splits = split.carve(train, own_test, section.validation, section.test, spec.seed, locate)
     if "validation" in own:
         splits.validation = own["validation"]
@@ -96,6 +98,33 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
         raise locate.error(Code.DATA_SHAPE, base, f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
                            f"gives one {'features' if key == 'x' else 'labels'} array: {hint}")
     return {names[0]: part}
+
+
+def _text_named(part: dict, names: list[str], source_name: str, locate: Locator, base: tuple) -> dict[str, np.ndarray]:
+    """A CSV's features with text columns: each text column for the model input of its name, the numeric columns
+    (if any) for the model's one other input."""
+    from specc.data.sources import NUMERIC
+
+    at = base + ("csv", "text")
+    text = [name for name in part if name != NUMERIC]
+    for k, column in enumerate(text):
+        if column not in names:
+            raise locate.error(Code.DATA_SHAPE, at + (k,), f"'{column}' is not a model input (the model's inputs: "
+                               f"{', '.join(names)}): a text column feeds the model input of its name."
+                               + did_you_mean(column, names), where=dotted(base + ("csv",)))
+    rest = [name for name in names if name not in text]
+    named = {name: part[name] for name in text}
+    if NUMERIC in part:
+        if len(rest) != 1:
+            raise locate.error(Code.DATA_SHAPE, at, f"the numeric columns of {source_name} feed the model's one input "
+                               f"not named after a text column; it has {len(rest)} ({', '.join(rest) or 'none'})",
+                               where=dotted(base + ("csv",)))
+        named[rest[0]] = part[NUMERIC]
+    elif rest:
+        raise locate.error(Code.DATA_SHAPE, at, f"{source_name} has no data for model input{'s' if len(rest) > 1 else ''} "
+                           f"{', '.join(rest)}: every column but the label is one of the text columns",
+                           where=dotted(base + ("csv",)))
+    return {name: named[name] for name in names}
 
 
 def _transformed(arrays: dict[str, np.ndarray], plan: dict, locate: Locator) -> dict[str, np.ndarray]:
@@ -130,5 +159,5 @@ def _check_arrays(arrays: Arrays, source_name: str, feature_plan: dict, label_pl
                 raise locate.error(Code.DATA_CONTENT, plan[name].path if name in plan else DATA + (key,),
                                    f"the {key} of {source_name} are variable-length sequences (for '{name}'): "
                                    "pad them to one length, e.g. - pad: {length: 200}")
-            if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+            if not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_ or array.dtype.kind == "U"):
                 raise locate.error(Code.DATA_CONTENT, base, f"the {key} of {source_name} for '{name}' are {array.dtype}, not numbers")

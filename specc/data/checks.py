@@ -24,12 +24,24 @@ def check_shapes(spec, splits: Splits) -> None:
             if array is None:
                 continue
             got, want = tuple(array.shape[1:]), tuple(node.shape)
+            if (array.dtype.kind == "U") != (node.dtype == "string"):  # text for a numeric input, or numbers for text
+                problems.append(_dtype_mismatch(node, array, locate))
+                break
             if len(got) == len(want) and all(w is None or w == g for w, g in zip(want, got, strict=True)):
                 continue
             problems.append(_mismatch(node, got, want, section, len(spec.graph.inputs), locate))
             break
     if problems:
         raise SpecError(problems)
+
+
+def _dtype_mismatch(node, array, locate: Locator) -> Diagnostic:
+    text = array.dtype.kind == "U"
+    where = node.path + ("dtype",) if node.path[:2] == ("model", "inputs") else node.path
+    message = (f"the data gives model input '{node.name}' text, but it takes {node.dtype}: declare it with "
+               "dtype: string" if text else f"the data gives model input '{node.name}' numbers ({array.dtype}), but it "
+               "takes strings (dtype: string)")
+    return Diagnostic(Code.DATA_SHAPE, message, locate.location(where), dotted(node.path[:3]))
 
 
 def _mismatch(node, got: tuple, want: tuple, section: Data, n_inputs: int, locate: Locator) -> Diagnostic:

@@ -178,9 +178,18 @@ def csv_file(source: CsvSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     if len(rows) < 2:
         raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} has a header row but no data")
     label_at = header.index(source.label)
-    features = [i for i in range(len(header)) if i != label_at]
+    text_at = []
+    for k, column in enumerate(source.text):
+        if column not in header or column == source.label:
+            raise locate.error(Code.DATA_NAME, at + ("text", k), f"no text column '{column}' in {source.file.written} (its "
+                               f"columns: {', '.join(c for c in header if c != source.label)})." + did_you_mean(column, header),
+                               where=dotted(at))
+        text_at.append(header.index(column))
+    features = [i for i in range(len(header)) if i != label_at and i not in text_at]
     x = np.empty((len(rows) - 1, len(features)), dtype=np.float32)
+    texts: list[list[str]] = [[] for _ in text_at]
     labels: list[str] = []
+    hint = "every column but the label is a numeric feature" if not text_at else "a column of text is named in `text:`"
     for r, (line, row) in enumerate(rows[1:]):
         if len(row) != len(header):
             raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written}, line {line}: {len(row)} values; the header has {len(header)}")
@@ -189,10 +198,18 @@ def csv_file(source: CsvSource, locate: Locator, base: tuple = SOURCE) -> Raw:
                 x[r, c] = float(row[i])
             except ValueError:
                 raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written}, line {line}, column '{header[i]}': "
-                                   f"{row[i].strip()!r} is not a number (every column but the label is a numeric feature)") from None
+                                   f"{row[i].strip()!r} is not a number ({hint})") from None
+        for column, i in zip(texts, text_at):
+            column.append(row[i])
         labels.append(row[label_at].strip())
     y, classes = _labels(labels)
+    if text_at:  # the text columns by name; the numeric ones (if any) under NUMERIC, for the model's other input
+        part = {name: np.array(values, dtype=np.str_).reshape(-1, 1) for name, values in zip(source.text, texts)}
+        return Raw({**part, **({NUMERIC: x} if features else {})}, y, name=source.file.written, classes=classes)
     return Raw(x, y, name=source.file.written, classes=classes)
+
+
+NUMERIC = "*"  # a CSV with text columns: the key of its numeric columns, until the model's inputs are known
 
 
 def _labels(values: list[str]) -> tuple[np.ndarray, list[str] | None]:

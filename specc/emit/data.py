@@ -75,16 +75,17 @@ def _transform_lines(part: str, plan: dict[str, list]) -> list[str]:
     return lines
 
 
-def _named(part: Any, names: list[str], wrap: str, indent: str) -> str:
-    """`{model name: array}` source for a source's x or y (one array, or npz names per model input/output)."""
+def _named(part: Any, names: list[str], wrap: str, indent: str, table: str = "archive") -> str:
+    """`{model name: array}` source for a source's x or y: one array (`wrap`), or the arrays of `table` by name
+    per model input/output (an npz file's; a CSV's text columns)."""
     if isinstance(part, dict):
-        return wrapped("{", [f"{literal(n)}: archive[{literal(part[n])}]" for n in names], "}", indent, 1)
+        return wrapped("{", [f"{literal(n)}: {table}[{literal(part[n])}]" for n in names], "}", indent, 1)
     return wrapped("{", [f"{literal(names[0])}: {wrap}"], "}", indent, 1)
 
 
 def _transformed(target: str, x: tuple, y: tuple, indent: str = INDENT) -> list[str]:
-    """`x, y = transformed({...}, {...})`, wrapped to fit; x and y: _named's (part, names, wrap)."""
-    items = [_named(*x, indent + INDENT), _named(*y, indent + INDENT)]
+    """`x, y = transformed({...}, {...})`, wrapped to fit; x and y: _named's (part, names, wrap[, table])."""
+    items = [_named(*x[:3], indent + INDENT, *x[3:]), _named(*y[:3], indent + INDENT, *y[3:])]
     return _body(f"{target} = " + wrapped("transformed(", items, ")", indent, len(target) + 3))
 
 
@@ -190,11 +191,17 @@ def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpe
 def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpers: set,
                reading: Reading = Reading()) -> list[str]:
     helpers.add("read_csv")
-    mapped = f", known={reading.classes}" if reading.classes else ""
-    classes = "_" if reading.classes else "classes"
+    arguments = ["path", literal(source.label), *([f"known={reading.classes}"] if reading.classes else []),
+                 *([f"text={literal(list(source.text))}"] if source.text else [])]
+    target = f"{reading.x}, {reading.y}, {'_' if reading.classes else 'classes'} = "
+    features = None
+    if source.text:  # the text columns by name, the numeric ones ("*") for the one other input, as specc.data does
+        rest = [name for name in inputs if name not in source.text]
+        features = {name: name if name in source.text else "*" for name in inputs if name in source.text or len(rest) == 1}
     return [*_data_file_lines(source.file, script_dir),
-            f"{reading.x}, {reading.y}, {classes} = read_csv(path, {literal(source.label)}{mapped})",
-            *_transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))]
+            *_body(target + wrapped("read_csv(", arguments, ")", INDENT, len(target))),
+            *_transformed(reading.into, (features, list(features or inputs), reading.x, reading.x),
+                          (None, outputs, reading.y))]
 
 
 def _images_lines(source: ImagesSource, inputs: list, outputs: list, script_dir, helpers: set,

@@ -213,7 +213,8 @@ def _source(source, positions, key: str = "source"):
         npz = source.npz
         return NpzSource(absolute(npz.path, at + ("npz", "path"), positions), npz.x, npz.y, npz.x_test, npz.y_test)
     if source.csv is not None:
-        return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label)
+        return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label,
+                         text=tuple(source.csv.text or ()))
     images = source.images
     return ImagesSource(absolute(images.path, at + ("images", "path"), positions), tuple(images.image_size), images.color_mode)
 

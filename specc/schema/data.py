@@ -87,10 +87,13 @@ class NpzSource(Section):
 
 
 class CsvSource(Section):
-    """A CSV file with a header row: one label column; every other column is a numeric feature (float32)."""
+    """A CSV file with a header row: one label column; every other column is a numeric feature (float32), or text."""
 
     path: FilePath = Field(description="The .csv file, relative to the spec file.")
     label: StrictStr = Field(description="The header of the label column. Text labels become class indices, in sorted order.")
+    text: Annotated[Union[Annotated[list[StrictStr], Field(min_length=1)], None], Since(2)] = Field(
+        None, description="Text columns: each feeds the model input of its name as strings (dtype: string, shape: [1]), "
+                          "e.g. into TextVectorization; the numeric columns, if any, feed the model's one other input.")
 
 
 class ImagesSource(Section):
