@@ -41,6 +41,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/codegen.py
 	$(PY) bench/runtime.py
 	$(PY) bench/distribute.py
+	$(PY) bench/memory.py
 
 generated: $(VENV)/.installed
 	$(PY) -m specc.catalog.generate

@@ -383,6 +383,7 @@ class ImagesSource:
     image_size: tuple[int, int]
     color_mode: str
     kind: str = "images"
+    stream: bool = False  # read lazily, batch by batch (specc.data.stream)
 
 
 @dataclass(frozen=True)

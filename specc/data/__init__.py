@@ -13,6 +13,7 @@ NumPy, and `to_dataset` TensorFlow.
 
     arrays.py       Arrays and Splits
     sources.py      each kind of source to arrays
+    stream.py       image folders read lazily (stream: true): file paths, decoded batch by batch
     transforms.py   rescale, reshape, cast, one_hot, pad (also the source of the generated script's copies)
     split.py        validation and test sets carved, seeded
     checks.py       the data against the model: input shapes, labels and the loss, class weights
@@ -57,6 +58,10 @@ def load_arrays(spec) -> Splits:
     raw = sources.read(section.source, locate)
 
     def prepared(x, y, name: str, base: tuple, source) -> Arrays:
+        from specc.data.stream import is_stream
+
+        if is_stream(x):  # a streamed image folder: transformed batch by batch; checked on its first batch
+            return _prepared_stream(x, name, base, inputs, outputs, feature_plan, label_plan, locate)
         features = (_text_named(x, inputs, name, locate, base) if source.kind == "csv" and source.text else
                     _named(x, inputs, "x", "input", name, locate, base))
         arrays = Arrays(features, _named(y, outputs, "y", "output", name, locate, base))
@@ -98,6 +103,22 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
         raise locate.error(Code.DATA_SHAPE, base, f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
                            f"gives one {'features' if key == 'x' else 'labels'} array: {hint}")
     return {names[0]: part}
+
+
+def _prepared_stream(stream, name: str, base: tuple, inputs: list[str], outputs: list[str], feature_plan: dict,
+                     label_plan: dict, locate: Locator):
+    """A streamed folder for the model's one input and output, its transforms applied to each batch as it is read."""
+    import dataclasses
+
+    _named(None, inputs, "x", "input", name, locate, base)  # one input, one output: as an image folder in memory
+    _named(None, outputs, "y", "output", name, locate, base)
+
+    def transform(x: dict, y: dict) -> tuple[dict, dict]:
+        return _transformed(x, feature_plan, locate), _transformed(y, label_plan, locate)
+
+    stream = dataclasses.replace(stream, input_name=inputs[0], output_name=outputs[0], transform=transform, _sample=None)
+    _check_arrays(stream.sample(), name, feature_plan, label_plan, locate, base)
+    return stream
 
 
 def _text_named(part: dict, names: list[str], source_name: str, locate: Locator, base: tuple) -> dict[str, np.ndarray]:

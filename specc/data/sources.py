@@ -58,7 +58,10 @@ def read_split(source, locate: Locator, base: tuple, classes: list[str] | None) 
         raise locate.error(Code.LABELS, base + (source.kind,), f"the labels of {raw.name} are {theirs}, but those of the "
                            f"training data are {ours}: a split's labels must be the training data's kind")
     if classes is not None:
-        raw.y = _remapped(raw, classes, source, locate, base)
+        if raw.y is None:  # a streamed folder: its labels are the stream's
+            raw.x.labels = _remapped(Raw(None, raw.x.labels, name=raw.name, classes=raw.classes), classes, source, locate, base)
+        else:
+            raw.y = _remapped(raw, classes, source, locate, base)
         raw.classes = list(classes)
     return raw
 
@@ -239,6 +242,14 @@ def images(source: ImagesSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     if not classes:
         raise locate.error(Code.DATA_CONTENT, at + ("path",), f"{source.file.written} has no sub-folders: put each class's images in a folder "
                            "named after the class")
+    if source.stream:  # the files listed, read batch by batch when training (specc.data.stream)
+        from specc.data.stream import image_stream
+
+        try:
+            stream, names = image_stream(str(folder), source.image_size, source.color_mode, "", "")
+        except ValueError as err:
+            raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot read images from {source.file.written}: {err}") from None
+        return Raw(stream, None, name=source.file.written, classes=names)
     from specc.build.keras import import_keras  # quiet, and the backend specc was written for
 
     keras = import_keras()

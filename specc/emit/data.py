@@ -19,6 +19,7 @@ from typing import Any
 from specc.emit.runtime import runtime_source
 from specc.emit.source import INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped
 from specc.errors import dotted
+from specc.data.stream import CHANNELS
 from specc.emit.model import compile_call
 from specc.ir import (BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Phase,
                       Spec)
@@ -38,6 +39,7 @@ class DataView:
     parser_lines: list[str] = field(default_factory=list)  # main()'s argparse.ArgumentParser
     distribution: "DistributionView | None" = None  # templates/distribute.py.j2, for specs with train.distribution
     modules: set[str] = field(default_factory=set)  # what train() imports besides the helpers' modules
+    stream: dict | None = None  # images with stream: true: make_dataset's image size, channels, and its functions
     phases: bool = False  # train.phases: train() fits once per phase
     phase_runtime: str = ""  # specc.run.phases' own set_trainable, for phases
 
@@ -124,13 +126,16 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     own_test = own_test or section.test_source is not None
     _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers, named)
 
-    order = ["read_builtin", "read_csv", "read_images", *TRANSFORMS]
+    order = ["read_builtin", "read_csv", "read_images", "list_images", *TRANSFORMS]
     view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
     used = [h for h in view.helpers if h in TRANSFORMS]
     view.runtime = runtime_source("specc.data.transforms", used, imports=("import numpy as np",)) if used else ""
     view.distribution = _distribution_view(spec)
     has_validation = section.validation > 0 or section.validation_source is not None
     view.train_lines = _train_lines(spec, own_test or section.test > 0, has_validation, view.distribution)
+    if source.kind == "images" and source.stream:  # make_dataset decodes batch by batch, with specc.data.stream's code
+        view.stream = {"image_size": literal(tuple(source.image_size)), "channels": CHANNELS[source.color_mode],
+                       "runtime": runtime_source("specc.data.stream", ["stream_dataset", "stream_sample"])}
     if spec.fit.phases:
         view.phases = True
         view.phase_runtime = runtime_source("specc.run.phases", ["set_trainable"], imports=())
@@ -206,14 +211,20 @@ def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpe
 
 def _images_lines(source: ImagesSource, inputs: list, outputs: list, script_dir, helpers: set,
                   reading: Reading = Reading()) -> list[str]:
-    helpers.add("read_images")
-    arguments: dict[str, Any] = {"folder": Raw("path"), "image_size": tuple(source.image_size), "color_mode": source.color_mode}
+    reader = "list_images" if source.stream else "read_images"
+    helpers.add(reader)
+    arguments: dict[str, Any] = {"folder": Raw("path")}
+    if not source.stream:
+        arguments.update(image_size=tuple(source.image_size), color_mode=source.color_mode)
     if reading.classes:
         arguments["classes"] = Raw(reading.classes)
     target = f"{reading.x}, {reading.y}, {'_' if reading.classes else 'classes'} = "
-    return [*_data_file_lines(source.file, script_dir),
-            *_body(target + call_source("read_images", arguments, INDENT, len(target))),
-            *_transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))]
+    lines = [*_data_file_lines(source.file, script_dir), *_body(target + call_source(reader, arguments, INDENT, len(target)))]
+    if source.stream:  # file paths: make_dataset decodes and transforms them batch by batch
+        pair = f"{{{literal(inputs[0])}: {reading.x}}}, {{{literal(outputs[0])}: {reading.y}}}"
+        return lines + [f"{reading.into} = " + (pair if reading.into == "x, y" else f"({pair})")
+                        + "  # transformed batch by batch, in make_dataset"]
+    return lines + _transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))
 
 
 SOURCE_LINES = {"builtin": _builtin_lines, "keras": _keras_lines, "npz": _npz_lines, "csv": _csv_lines,
@@ -373,8 +384,13 @@ def _model_lines(spec: Spec, dist: DistributionView | None) -> list[str]:
                   inner + "keras.mixed_precision.set_global_policy(policy)"]
     else:
         lines.append(inner + "model = build_model()")
+    streamed = spec.data.source.kind == "images" and spec.data.source.stream
     for node in spec.graph.layers:  # adapt: true, from the training split only, as specc train does
-        if node.adapt:
+        if node.adapt and streamed:  # read batch by batch
+            lines += _body(f"model.get_layer({literal(node.name)}).adapt(" + wrapped(
+                "make_dataset(", ['*data["train"]', "batch_size", "shuffle=False", "seed=None"], ")", INDENT, 40)
+                + ".map(lambda x, y: x))")
+        elif node.adapt:
             lines.append(f"model.get_layer({literal(node.name)}).adapt("
                          f"data[\"train\"][0][{literal(node.inputs[0].name)}])")
     if dist is not None and spec.distribution.scale_learning_rate == "linear":

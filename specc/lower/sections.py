@@ -216,7 +216,8 @@ def _source(source, positions, key: str = "source"):
         return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label,
                          text=tuple(source.csv.text or ()))
     images = source.images
-    return ImagesSource(absolute(images.path, at + ("images", "path"), positions), tuple(images.image_size), images.color_mode)
+    return ImagesSource(absolute(images.path, at + ("images", "path"), positions), tuple(images.image_size), images.color_mode,
+                        stream=bool(images.stream))
 
 
 def _plan(transforms: Any, names: tuple[str, ...], key: str) -> dict[str, Transforms]:

@@ -193,9 +193,15 @@ def _model(keras, spec: Spec, run: _Run, strategy):
 
 def _adapt(model, spec: Spec, splits) -> None:
     """`adapt: true` layers learn their state from the training split of their input (never validation or test)."""
+    from specc.data.stream import is_stream
+
     for node in spec.graph.layers:
         if node.adapt:
-            model.get_layer(node.name).adapt(splits.train.x[node.inputs[0].name])
+            if is_stream(splits.train):  # read batch by batch, as training reads it
+                features = splits.train.dataset(spec.fit.batch_size, shuffle=False, seed=None, shuffle_buffer=None)
+                model.get_layer(node.name).adapt(features.map(lambda x, y: x))
+            else:
+                model.get_layer(node.name).adapt(splits.train.x[node.inputs[0].name])
 
 
 def _feed(strategy, dataset):

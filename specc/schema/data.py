@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BeforeValidator, ConfigDict, Field, StrictInt, StrictStr, model_validator
+from pydantic import BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 from pydantic_core import PydanticCustomError
 
 from specc.errors import describe, did_you_mean
@@ -103,6 +103,9 @@ class ImagesSource(Section):
     image_size: Annotated[list[PositiveInt], Field(min_length=2, max_length=2)] = Field(
         description="[height, width]: every image is resized to it.")
     color_mode: Literal["rgb", "grayscale", "rgba"] = Field("rgb", description="1, 3 or 4 channels.")
+    stream: Annotated[Union[StrictBool, None], Since(2)] = Field(
+        None, description="true: read lazily, batch by batch, never the whole folder in memory (for folders too large "
+                          "to load); trains exactly as the folder loaded whole.")
 
 
 class Source(Section):
