@@ -442,13 +442,23 @@ def find_specs(paths: Sequence[str]) -> list[str]:
         if not raw or not exists:  # Path("") would mean the working folder
             raise UsageError(f"no such file or folder: {raw or repr(raw)}")
         if is_dir:
-            matches = sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file())
+            projects = _projects_below(path)
+            for project in projects:
+                print(f"specc: skipped {project}: a project of its own (its pyproject.toml), whose plugins its specs "
+                      "may use: run specc in it", file=sys.stderr)
+            matches = sorted(p for p in path.rglob("*") if p.suffix in SPEC_SUFFIXES and p.is_file()
+                             and not any(project in p.parents for project in projects))
             if not matches:
                 raise UsageError(f"no *.yaml or *.yml files under {raw}")
             found.extend(str(p) for p in matches)
         else:
             found.append(raw)
     return found
+
+
+def _projects_below(folder: Path) -> list[Path]:
+    """The folders below `folder` with a pyproject.toml of their own: other projects, each with its own plugins."""
+    return sorted({p.parent for p in folder.rglob("pyproject.toml") if p.parent != folder and p.is_file()})
 
 
 def run_validate(args: argparse.Namespace) -> Exit:

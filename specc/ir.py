@@ -385,6 +385,10 @@ class ImagesSource:
     kind: str = "images"
     stream: bool = False  # read lazily, batch by batch (specc.data.stream)
 
+    @property
+    def channels(self) -> int:
+        return {"grayscale": 1, "rgb": 3, "rgba": 4}[self.color_mode]
+
 
 @dataclass(frozen=True)
 class Pad:

@@ -246,7 +246,7 @@ def images(source: ImagesSource, locate: Locator, base: tuple = SOURCE) -> Raw:
         from specc.data.stream import image_stream
 
         try:
-            stream, names = image_stream(str(folder), source.image_size, source.color_mode, "", "")
+            stream, names = image_stream(str(folder), source)
         except ValueError as err:
             raise locate.error(Code.DATA_FILE, at + ("path",), f"cannot read images from {source.file.written}: {err}") from None
         return Raw(stream, None, name=source.file.written, classes=names)

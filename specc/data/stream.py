@@ -1,6 +1,6 @@
 """Image folders read lazily (`images: {..., stream: true}`): file paths in memory, pixels batch by batch.
 
-    stream = image_stream(folder, image_size, color_mode, input_name, output_name)   # lists the files
+    stream, classes = image_stream(folder, source)   # lists the files of an ImagesSource's folder
     part = stream.take(indices)            # a split: a subset of the files, as Arrays.take
     part.sample()                          # Arrays of its first batch, transformed: what the checks read
     part.dataset(32, shuffle=True, ...)    # tf.data: shuffled indices -> files decoded -> batches -> transforms
@@ -24,7 +24,6 @@ import numpy as np
 
 from specc.data.arrays import Arrays
 
-CHANNELS = {"grayscale": 1, "rgb": 3, "rgba": 4}
 
 
 @dataclass
@@ -34,7 +33,7 @@ class Stream:
     paths: np.ndarray  # str, one per sample
     labels: np.ndarray  # int64 class indices
     image_size: tuple[int, int]
-    color_mode: str
+    channels: int  # 1, 3 or 4: the color mode's
     input_name: str
     output_name: str
     transform: Callable[[dict, dict], tuple[dict, dict]] = field(default=lambda x, y: (x, y))  # NumPy, per batch
@@ -44,14 +43,14 @@ class Stream:
         return len(self.paths)
 
     def take(self, index: np.ndarray) -> Stream:
-        return Stream(self.paths[index], self.labels[index], self.image_size, self.color_mode, self.input_name,
+        return Stream(self.paths[index], self.labels[index], self.image_size, self.channels, self.input_name,
                       self.output_name, self.transform)
 
     def sample(self) -> Arrays:
         """The first 32 files, decoded and transformed: what the checks before training read."""
         if self._sample is None:
             x, y = stream_sample(self.paths, self.labels, self.input_name, self.output_name, self.transform,
-                                 self.image_size, CHANNELS[self.color_mode])
+                                 self.image_size, self.channels)
             self._sample = Arrays(x, y)
         return self._sample
 
@@ -67,7 +66,7 @@ class Stream:
         """Batches of (x, y) as to_dataset makes them of arrays: the same indices, shuffled alike."""
         sample = self.sample()
         return stream_dataset(self.paths, self.labels, self.input_name, self.output_name, self.transform,
-                              self.image_size, CHANNELS[self.color_mode], batch_size, shuffle, seed, shuffle_buffer,
+                              self.image_size, self.channels, batch_size, shuffle, seed, shuffle_buffer,
                               (sample.x, sample.y))
 
 
@@ -128,23 +127,23 @@ def stream_dataset(paths, labels, input_name, output_name, transform, image_size
     return batches.prefetch(tf.data.AUTOTUNE)
 
 
-def image_stream(folder: str, image_size: tuple[int, int], color_mode: str, input_name: str,
-                 output_name: str) -> tuple[Stream, list[str]]:
-    """The folder's image files in Keras's order, labelled by their class folder; (the stream, the class names)."""
+def image_stream(folder: str, source) -> tuple[Stream, list[str]]:
+    """The image files of `folder` (an ImagesSource's) in Keras's order, labelled by their class folder; (the stream,
+    the class names). Its model input and output are named, and its transforms set, by specc.data."""
     from specc.build.keras import import_keras
 
     keras = import_keras()
     listed = keras.utils.image_dataset_from_directory(  # lists the files only: nothing is decoded until iterated
-        folder, labels="inferred", label_mode="int", color_mode=color_mode, batch_size=None, image_size=image_size,
-        shuffle=False, verbose=False)
+        folder, labels="inferred", label_mode="int", color_mode=source.color_mode, batch_size=None,
+        image_size=source.image_size, shuffle=False, verbose=False)
     classes = list(listed.class_names)
     paths = list(listed.file_paths)
     import os
 
     root = os.path.abspath(folder)
     labels = [classes.index(os.path.relpath(os.path.abspath(p), root).split(os.sep)[0]) for p in paths]
-    return Stream(np.array(paths, dtype=np.str_), np.array(labels, dtype=np.int64), tuple(image_size), color_mode,
-                  input_name, output_name), classes
+    return Stream(np.array(paths, dtype=np.str_), np.array(labels, dtype=np.int64), tuple(source.image_size),
+                  source.channels, "", ""), classes
 
 
 def is_stream(part: Any) -> bool:

@@ -19,7 +19,6 @@ from typing import Any
 from specc.emit.runtime import runtime_source
 from specc.emit.source import INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped
 from specc.errors import dotted
-from specc.data.stream import CHANNELS
 from specc.emit.model import compile_call
 from specc.ir import (BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Phase,
                       Spec)
@@ -134,7 +133,7 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     has_validation = section.validation > 0 or section.validation_source is not None
     view.train_lines = _train_lines(spec, own_test or section.test > 0, has_validation, view.distribution)
     if source.kind == "images" and source.stream:  # make_dataset decodes batch by batch, with specc.data.stream's code
-        view.stream = {"image_size": literal(tuple(source.image_size)), "channels": CHANNELS[source.color_mode],
+        view.stream = {"image_size": literal(tuple(source.image_size)), "channels": source.channels,
                        "runtime": runtime_source("specc.data.stream", ["stream_dataset", "stream_sample"])}
     if spec.fit.phases:
         view.phases = True
