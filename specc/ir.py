@@ -391,6 +391,16 @@ class ImagesSource:
 
 
 @dataclass(frozen=True)
+class TFRecordSource:
+    files: File  # the glob, its folder made absolute
+    features: Mapping[str, tuple[tuple[int, ...], str]]  # feature -> (shape, dtype)
+    x: str | Mapping[str, str]
+    y: str | Mapping[str, str]
+    compression: str = ""
+    kind: str = "tfrecord"
+
+
+@dataclass(frozen=True)
 class Pad:
     """pad's argument: keras.utils.pad_sequences's."""
 

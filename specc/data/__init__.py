@@ -14,6 +14,7 @@ NumPy, and `to_dataset` TensorFlow.
     arrays.py       Arrays and Splits
     sources.py      each kind of source to arrays
     stream.py       image folders read lazily (stream: true): file paths, decoded batch by batch
+    records.py      TFRecord files (tfrecord:): records parsed batch by batch
     transforms.py   rescale, reshape, cast, one_hot, pad (also the source of the generated script's copies)
     split.py        validation and test sets carved, seeded
     checks.py       the data against the model: input shapes, labels and the loss, class weights
@@ -58,10 +59,13 @@ def load_arrays(spec) -> Splits:
     raw = sources.read(section.source, locate)
 
     def prepared(x, y, name: str, base: tuple, source) -> Arrays:
+        from specc.data.records import is_records
         from specc.data.stream import is_stream
 
         if is_stream(x):  # a streamed image folder: transformed batch by batch; checked on its first batch
             return _prepared_stream(x, name, base, inputs, outputs, feature_plan, label_plan, locate)
+        if is_records(x):  # TFRecord files, likewise
+            return _prepared_records(x, source, name, base, inputs, outputs, feature_plan, label_plan, locate)
         features = (_text_named(x, inputs, name, locate, base) if source.kind == "csv" and source.text else
                     _named(x, inputs, "x", "input", name, locate, base))
         arrays = Arrays(features, _named(y, outputs, "y", "output", name, locate, base))
@@ -77,6 +81,8 @@ def load_arrays(spec) -> Splits:
             own[key] = prepared(read.x, read.y, read.name, DATA + (key,), source)
     own_test = own["test"] if "test" in own else (
         prepared(*raw.test, raw.name, DATA + ("source",), section.source) if raw.test is not None else None)
+    if section.source.kind == "tfrecord":  # streamed, not carved: its splits are sources of their own
+        return Splits(train, own.get("validation"), own_test)
     splits = split.carve(train, own_test, section.validation, section.test, spec.seed, locate)
     if "validation" in own:
         splits.validation = own["validation"]
@@ -85,9 +91,9 @@ def load_arrays(spec) -> Splits:
 
 
 def _named(part: Any, names: list[str], key: str, what: str, source_name: str, locate: Locator,
-           base: tuple = DATA + ("source",)) -> dict[str, np.ndarray]:
+           base: tuple = DATA + ("source",), kind: str = "npz") -> dict[str, np.ndarray]:
     """A source's x or y keyed by model input/output name; base: where the source is written."""
-    at = base + ("npz", key)
+    at = base + (kind, key)
     if isinstance(part, dict):
         for name in part:
             if name not in names:
@@ -99,7 +105,8 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
                                f"{key}: maps every model {what} to an array name")
         return {name: part[name] for name in names}
     if len(names) != 1:
-        hint = f"use an npz source with {key}: {{{names[0]}: ARRAY, ...}}, an array per {what}"
+        hint = (f"use an npz source with {key}: {{{names[0]}: ARRAY, ...}}, an array per {what}" if kind == "npz" else
+                f"give {key}: {{{names[0]}: FEATURE, ...}}, a feature per {what}")
         raise locate.error(Code.DATA_SHAPE, base, f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
                            f"gives one {'features' if key == 'x' else 'labels'} array: {hint}")
     return {names[0]: part}
@@ -119,6 +126,27 @@ def _prepared_stream(stream, name: str, base: tuple, inputs: list[str], outputs:
     stream = dataclasses.replace(stream, input_name=inputs[0], output_name=outputs[0], transform=transform, _sample=None)
     _check_arrays(stream.sample(), name, feature_plan, label_plan, locate, base)
     return stream
+
+
+def _prepared_records(records, source, name: str, base: tuple, inputs: list[str], outputs: list[str], feature_plan: dict,
+                      label_plan: dict, locate: Locator):
+    """TFRecord files, their features named for the model's inputs and outputs, transformed batch by batch."""
+    import dataclasses
+
+    x = _named(source.x, inputs, "x", "input", name, locate, base, kind="tfrecord")
+    y = _named(source.y, outputs, "y", "output", name, locate, base, kind="tfrecord")
+
+    def transform(x: dict, y: dict) -> tuple[dict, dict]:
+        return _transformed(x, feature_plan, locate), _transformed(y, label_plan, locate)
+
+    records = dataclasses.replace(records, x_features=x, y_features=y, transform=transform, _sample=None)
+    try:
+        sample = records.sample()
+    except Exception as err:  # tf.errors: not TFRecord files, records without these features, another compression
+        raise locate.error(Code.DATA_CONTENT, base + ("tfrecord",), f"cannot read the records of {name} with these "
+                           f"features: {type(err).__name__}: {getattr(err, 'message', err)}") from None
+    _check_arrays(sample, name, feature_plan, label_plan, locate, base)
+    return records
 
 
 def _text_named(part: dict, names: list[str], source_name: str, locate: Locator, base: tuple) -> dict[str, np.ndarray]:

@@ -11,9 +11,10 @@ def to_dataset(arrays: Arrays, batch_size: int, *, shuffle: bool, seed: int | No
     x and y are plain tensors when the model has one input / one output, dicts keyed by name otherwise.
     (Keras ignores `fit(shuffle=True)` for datasets, so the shuffling happens here.)
     """
+    from specc.data.records import is_records
     from specc.data.stream import is_stream
 
-    if is_stream(arrays):  # an image folder read lazily: the same indices, decoded batch by batch
+    if is_stream(arrays) or is_records(arrays):  # an image folder read lazily, TFRecord files: batch by batch
         return arrays.dataset(batch_size, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer)
     import tensorflow as tf
 

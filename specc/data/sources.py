@@ -271,8 +271,23 @@ def images(source: ImagesSource, locate: Locator, base: tuple = SOURCE) -> Raw:
                classes=list(dataset.class_names))  # the sub-folders, sorted: label i is class_names[i]
 
 
+def tfrecord(source, locate: Locator, base: tuple = SOURCE) -> Raw:
+    """The files of the glob, sorted; their records are read while training (specc.data.records)."""
+    import glob
+
+    from specc.data.records import Records
+
+    at = base + ("tfrecord", "files")
+    files = sorted(p for p in glob.glob(source.files.path) if Path(p).is_file())
+    if not files:
+        raise locate.error(Code.DATA_FILE, at, f"no files match {source.files.written} (looked for "
+                           f"{shown_path(Path(source.files.path))})")
+    return Raw(Records(files, dict(source.features), {}, {}, source.compression), None, name=source.files.written)
+
+
 def _builtin(source: BuiltinSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     return builtin(source.name)
 
 
-READERS = {"builtin": _builtin, "keras": keras_dataset, "npz": npz, "csv": csv_file, "images": images}
+READERS = {"builtin": _builtin, "keras": keras_dataset, "npz": npz, "csv": csv_file, "images": images,
+           "tfrecord": tfrecord}

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from specc.emit.runtime import runtime_source
-from specc.emit.source import INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped
+from specc.emit.source import (INDENT, Raw, call_source, file_expression, literal, relative_to_script, source, wrapped,
+                               source as value_source)  # value_source: where `source` names a data source
 from specc.errors import dotted
 from specc.emit.model import compile_call
 from specc.ir import (BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Phase,
-                      Spec)
+                      Spec, TFRecordSource)
 
 TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 
@@ -39,6 +40,7 @@ class DataView:
     distribution: "DistributionView | None" = None  # templates/distribute.py.j2, for specs with train.distribution
     modules: set[str] = field(default_factory=set)  # what train() imports besides the helpers' modules
     stream: dict | None = None  # images with stream: true: make_dataset's image size, channels, and its functions
+    records: dict | None = None  # tfrecord: make_dataset's features, their names, compression, and its functions
     phases: bool = False  # train.phases: train() fits once per phase
     phase_runtime: str = ""  # specc.run.phases' own set_trainable, for phases
 
@@ -135,12 +137,25 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     if source.kind == "images" and source.stream:  # make_dataset decodes batch by batch, with specc.data.stream's code
         view.stream = {"image_size": literal(tuple(source.image_size)), "channels": source.channels,
                        "runtime": runtime_source("specc.data.stream", ["stream_dataset", "stream_sample"])}
+    if source.kind == "tfrecord":  # make_dataset parses and transforms batch by batch, with specc.data.records' code
+        from specc.data.records import BUFFER
+
+        names = {"x": (source.x, inputs), "y": (source.y, outputs)}
+        mapped = {key: {name: part for name in model_names} if isinstance(part, str) else dict(part)
+                  for key, (part, model_names) in names.items()}
+        view.records = {"features": value_source({name: (list(shape), dtype) for name, (shape, dtype) in
+                                                    source.features.items()}, INDENT, 15),
+                        "x": literal(mapped["x"]), "y": literal(mapped["y"]), "compression": literal(source.compression),
+                        "buffer": f"{BUFFER:_}",
+                        "runtime": runtime_source("specc.data.records", ["record_dataset", "record_sample",
+                                                                         "record_count"])}
+        view.modules.add("glob")
     if spec.fit.phases:
         view.phases = True
         view.phase_runtime = runtime_source("specc.run.phases", ["set_trainable"], imports=())
     if named:
         view.train_lines[-1:-1] = _labels_lines(source, view.distribution)
-    view.modules = {*(["sys"] if spec.fit.verbose == "auto" else []),
+    view.modules |= {*(["sys"] if spec.fit.verbose == "auto" else []),
                     *(["importlib.util"] if _tensorboard(spec) else [])}
     return view
 
@@ -226,8 +241,16 @@ def _images_lines(source: ImagesSource, inputs: list, outputs: list, script_dir,
     return lines + _transformed(reading.into, (None, inputs, reading.x), (None, outputs, reading.y))
 
 
+def _tfrecord_lines(source: TFRecordSource, inputs: list, outputs: list, script_dir, helpers: set,
+                    reading: Reading = Reading()) -> list[str]:
+    lines = [line.replace("data file", "TFRecord files") for line in _data_file_lines(source.files, script_dir)]
+    files = "sorted(path for path in glob.glob(path) if os.path.isfile(path))"
+    pair = "x, y = files, None" if reading.into == "x, y" else f"{reading.into} = (files, None)"
+    return lines + [f"files = {files}", f"{pair}  # their records are read batch by batch, in make_dataset"]
+
+
 SOURCE_LINES = {"builtin": _builtin_lines, "keras": _keras_lines, "npz": _npz_lines, "csv": _csv_lines,
-                "images": _images_lines}
+                "images": _images_lines, "tfrecord": _tfrecord_lines}
 NAMES_CLASSES = ("csv", "images")  # sources whose reader gives the classes too (None for a CSV's numeric labels)
 
 
@@ -383,7 +406,7 @@ def _model_lines(spec: Spec, dist: DistributionView | None) -> list[str]:
                   inner + "keras.mixed_precision.set_global_policy(policy)"]
     else:
         lines.append(inner + "model = build_model()")
-    streamed = spec.data.source.kind == "images" and spec.data.source.stream
+    streamed = (spec.data.source.kind == "images" and spec.data.source.stream) or spec.data.source.kind == "tfrecord"
     for node in spec.graph.layers:  # adapt: true, from the training split only, as specc train does
         if node.adapt and streamed:  # read batch by batch
             lines += _body(f"model.get_layer({literal(node.name)}).adapt(" + wrapped(

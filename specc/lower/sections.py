@@ -17,8 +17,8 @@ from typing import Any
 from specc.catalog import Catalog
 from specc.catalog.check import split_object
 from specc.ir import (IMPLICIT_INPUT, OPS, SHARED, BuiltinSource, Callback, Compile, CsvSource, Data, Distribution, Fit,
-                      Graph, ImagesSource, KerasSource, ModelClass, NpzSource, Pad, Phase, Spec, Trainable, Transform,
-                      Transforms)
+                      Graph, ImagesSource, KerasSource, ModelClass, NpzSource, Pad, Phase, Spec, TFRecordSource, Trainable,
+                      Transform, Transforms)
 from specc.lower.canonical import canonical_form, content_hash
 from specc.lower.paths import absolute
 from specc.lower.values import describe, describe_args, describe_graph, describe_optimizer, describe_per_output
@@ -215,6 +215,11 @@ def _source(source, positions, key: str = "source"):
     if source.csv is not None:
         return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label,
                          text=tuple(source.csv.text or ()))
+    if source.tfrecord is not None:
+        records = source.tfrecord
+        return TFRecordSource(absolute(records.files, at + ("tfrecord", "files"), positions),
+                              {name: (tuple(f.shape), f.dtype) for name, f in records.features.items()},
+                              records.x, records.y, records.compression)
     images = source.images
     return ImagesSource(absolute(images.path, at + ("images", "path"), positions), tuple(images.image_size), images.color_mode,
                         stream=bool(images.stream))

@@ -179,15 +179,17 @@ def scale_learning_rate(spec: Spec, model, strategy, compiled: Compile | None = 
     rate.assign(np.asarray(rate.numpy() if hasattr(rate, "numpy") else rate) * strategy.num_replicas_in_sync)
 
 
-def distribute_dataset(strategy, dataset):
-    """The dataset sharded by data (specc's sources are in memory) and split by the strategy.
+def distribute_dataset(strategy, dataset, by_file: bool = False):
+    """The dataset sharded by data (sources in memory, image folders) or, `by_file`, by file (TFRecord files: each
+    worker reads its own), and split by the strategy.
 
     Each batch of the dataset is a global batch; the strategy gives each replica its share.
     """
     import tensorflow as tf
 
     options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    policy = tf.data.experimental.AutoShardPolicy
+    options.experimental_distribute.auto_shard_policy = policy.FILE if by_file else policy.DATA
     return strategy.experimental_distribute_dataset(dataset.with_options(options))
 
 

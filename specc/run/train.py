@@ -193,19 +193,21 @@ def _model(keras, spec: Spec, run: _Run, strategy):
 
 def _adapt(model, spec: Spec, splits) -> None:
     """`adapt: true` layers learn their state from the training split of their input (never validation or test)."""
+    from specc.data.records import is_records
     from specc.data.stream import is_stream
 
     for node in spec.graph.layers:
         if node.adapt:
-            if is_stream(splits.train):  # read batch by batch, as training reads it
+            if is_stream(splits.train) or is_records(splits.train):  # read batch by batch, as training reads it
                 features = splits.train.dataset(spec.fit.batch_size, shuffle=False, seed=None, shuffle_buffer=None)
                 model.get_layer(node.name).adapt(features.map(lambda x, y: x))
             else:
                 model.get_layer(node.name).adapt(splits.train.x[node.inputs[0].name])
 
 
-def _feed(strategy, dataset):
-    return distribute.distribute_dataset(strategy, dataset) if strategy is not None else dataset
+def _feed(strategy, dataset, by_file: bool = False):
+    """The dataset as the strategy takes it; by_file: read from files (TFRecord), which each worker takes its own of."""
+    return distribute.distribute_dataset(strategy, dataset, by_file) if strategy is not None else dataset
 
 
 def _fit_phases(keras, model, spec: Spec, run: _Run, splits, strategy, history: runs.History) -> None:
@@ -233,9 +235,12 @@ def _datasets(spec: Spec, splits, strategy) -> tuple:
                             shuffle_buffer=spec.data.shuffle_buffer)
     if fit.steps_per_epoch is not None:
         train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs, not per pass
+    from specc.data.records import is_records
+
     validation = (_feed(strategy, to_dataset(splits.validation, fit.batch_size, shuffle=False, seed=spec.seed,
-                                             shuffle_buffer=None)) if splits.validation is not None else None)
-    return _feed(strategy, train_data), validation
+                                             shuffle_buffer=None), is_records(splits.validation))
+                  if splits.validation is not None else None)
+    return _feed(strategy, train_data, is_records(splits.train)), validation
 
 
 def _fit(model, spec: Spec, datasets: tuple, callbacks: list, initial_epoch: int = 0, epochs: int | None = None) -> None:
@@ -259,8 +264,11 @@ def _evaluate(model, spec: Spec, splits, strategy) -> tuple[str, dict[str, float
 
     evaluated_on, arrays = next((name, a) for name, a in (("test", splits.test), ("validation", splits.validation),
                                                           ("train", splits.train)) if a is not None)
+    from specc.data.records import is_records
+
     scores = model.evaluate(_feed(strategy, to_dataset(arrays, spec.fit.batch_size, shuffle=False, seed=spec.seed,
-                                                       shuffle_buffer=None)), return_dict=True, verbose=0)
+                                                       shuffle_buffer=None), is_records(arrays)),
+                            return_dict=True, verbose=0)
     return evaluated_on, {name: float(value) for name, value in scores.items()}
 
 

@@ -5,7 +5,7 @@ whether files exist, arrays are present and shapes fit the model is found
 when the data is loaded (`specc.data.load_arrays`, `check_shapes`).
 
     data:
-      source: {builtin: digits}          # exactly one of builtin, keras, npz, csv, images
+      source: {builtin: digits}          # exactly one of builtin, keras, npz, csv, images, tfrecord
       features: [{rescale: 0.0625}, {reshape: [8, 8, 1]}]
       labels: [{one_hot: 10}]
       split: {validation: 0.1, test: 0.2}
@@ -108,6 +108,35 @@ class ImagesSource(Section):
                           "to load); trains exactly as the folder loaded whole.")
 
 
+class RecordFeature(Section):
+    """One feature of the tf.train.Example records, as tf.io.FixedLenFeature reads it."""
+
+    shape: list[PositiveInt] = Field(default_factory=list, description="Its shape per record; [] for one number.")
+    dtype: Literal["float32", "int64"] = Field(description="float32 (a FloatList) or int64 (an Int64List).")
+
+
+class TFRecordSource(Section):
+    """TFRecord files of tf.train.Example records, streamed through tf.data (never loaded whole)."""
+
+    files: FilePath = Field(description="A glob of the files, relative to the spec file (e.g. shards/train-*.tfrecord); "
+                                        "read in sorted order, shuffled by file and in a buffer when training shuffles.")
+    features: dict[Name, RecordFeature] = Field(min_length=1, description="The records' features: name -> {shape, dtype}.")
+    x: ArrayNames = Field(description="The features' feature name, or a mapping {model input name: feature name}.")
+    y: ArrayNames = Field(description="The labels' feature name, or a mapping {model output name: feature name}.")
+    compression: Literal["", "GZIP", "ZLIB"] = Field("", description="The files' compression.")
+
+    @model_validator(mode="after")
+    def _named_features(self) -> "TFRecordSource":
+        for key in ("x", "y"):
+            names = [getattr(self, key)] if isinstance(getattr(self, key), str) else list(getattr(self, key).values())
+            unknown = [name for name in names if name not in self.features]
+            if unknown:
+                raise PydanticCustomError("specc_data_record_feature", f"{key}: {', '.join(map(repr, unknown))} is "
+                                          f"not among the features ({', '.join(self.features)})."
+                                          + did_you_mean(unknown[0], list(self.features)))
+        return self
+
+
 class Source(Section):
     """Where the data comes from: exactly one key."""
 
@@ -120,6 +149,8 @@ class Source(Section):
     npz: Union[NpzSource, None] = Field(None, description="Arrays in a NumPy .npz file.")
     csv: Union[CsvSource, None] = Field(None, description="A CSV file with a header row and one label column.")
     images: Union[ImagesSource, None] = Field(None, description="A folder of images, one sub-folder per class.")
+    tfrecord: Annotated[Union[TFRecordSource, None], Since(2)] = Field(
+        None, description="TFRecord files of tf.train.Example records, streamed.")
 
     @model_validator(mode="after")
     def _one_source(self) -> "Source":
@@ -216,6 +247,9 @@ class DataSection(Section):
         if own is not None and self.split.test > 0 and self.source.npz is not None:
             raise PydanticCustomError("specc_data_test_set", "the npz source gives its own test set (x_test, y_test), "
                                       f"so split.test: {self.split.test} would be a second one: remove one of the two")
+        if self.source.tfrecord is not None and (self.split.validation > 0 or self.split.test > 0):
+            raise PydanticCustomError("specc_data_split_source", "TFRecord files are streamed, not carved: give "
+                                      "data.validation and data.test sources of their own (other files)")
         for key, fraction in (("validation", self.split.validation), ("test", self.split.test)):
             given = getattr(self, key)
             if given is None:
