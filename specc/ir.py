@@ -375,6 +375,7 @@ class CsvSource:
     label: str
     kind: str = "csv"
     text: tuple[str, ...] = ()  # text columns: each the string feature of the model input of its name
+    stream: bool = False  # read line by line while training (specc.data.csv_stream)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ NumPy, and `to_dataset` TensorFlow.
     sources.py      each kind of source to arrays
     stream.py       image folders read lazily (stream: true): file paths, decoded batch by batch
     records.py      TFRecord files (tfrecord:): records parsed batch by batch
+    csv_stream.py   CSV files read line by line (csv: {stream: true})
     transforms.py   rescale, reshape, cast, one_hot, pad (also the source of the generated script's copies)
     split.py        validation and test sets carved, seeded
     checks.py       the data against the model: input shapes, labels and the loss, class weights
@@ -39,7 +40,7 @@ if TYPE_CHECKING:
     import numpy as np  # imported where used: importing specc.data must stay light
 
 __all__ = ["Arrays", "Locator", "Splits", "check_before_build", "check_class_weight", "check_labels",
-           "check_labels_against_model", "check_shapes", "load_arrays", "to_dataset"]
+           "check_labels_against_model", "check_shapes", "is_streamed", "load_arrays", "to_dataset"]
 
 DATA = ("data",)
 
@@ -59,6 +60,7 @@ def load_arrays(spec) -> Splits:
     raw = sources.read(section.source, locate)
 
     def prepared(x, y, name: str, base: tuple, source) -> Arrays:
+        from specc.data.csv_stream import is_csv_rows
         from specc.data.records import is_records
         from specc.data.stream import is_stream
 
@@ -66,6 +68,8 @@ def load_arrays(spec) -> Splits:
             return _prepared_stream(x, name, base, inputs, outputs, feature_plan, label_plan, locate)
         if is_records(x):  # TFRecord files, likewise
             return _prepared_records(x, source, name, base, inputs, outputs, feature_plan, label_plan, locate)
+        if is_csv_rows(x):  # a streamed CSV, likewise
+            return _prepared_stream(x, name, base, inputs, outputs, feature_plan, label_plan, locate)
         features = (_text_named(x, inputs, name, locate, base) if source.kind == "csv" and source.text else
                     _named(x, inputs, "x", "input", name, locate, base))
         arrays = Arrays(features, _named(y, outputs, "y", "output", name, locate, base))
@@ -112,9 +116,19 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
     return {names[0]: part}
 
 
+def is_streamed(part: Any) -> bool:
+    """Whether a split is read while training (an image folder, TFRecord files, a CSV file), not held in memory."""
+    from specc.data.csv_stream import is_csv_rows
+    from specc.data.records import is_records
+    from specc.data.stream import is_stream
+
+    return is_stream(part) or is_records(part) or is_csv_rows(part)
+
+
 def _prepared_stream(stream, name: str, base: tuple, inputs: list[str], outputs: list[str], feature_plan: dict,
                      label_plan: dict, locate: Locator):
-    """A streamed folder for the model's one input and output, its transforms applied to each batch as it is read."""
+    """A streamed folder or CSV for the model's one input and output, its transforms applied to each batch as it is
+    read."""
     import dataclasses
 
     _named(None, inputs, "x", "input", name, locate, base)  # one input, one output: as an image folder in memory

@@ -11,10 +11,9 @@ def to_dataset(arrays: Arrays, batch_size: int, *, shuffle: bool, seed: int | No
     x and y are plain tensors when the model has one input / one output, dicts keyed by name otherwise.
     (Keras ignores `fit(shuffle=True)` for datasets, so the shuffling happens here.)
     """
-    from specc.data.records import is_records
-    from specc.data.stream import is_stream
+    from specc.data import is_streamed
 
-    if is_stream(arrays) or is_records(arrays):  # an image folder read lazily, TFRecord files: batch by batch
+    if is_streamed(arrays):  # an image folder read lazily, TFRecord files, a CSV file: batch by batch
         return arrays.dataset(batch_size, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer)
     import tensorflow as tf
 

@@ -58,8 +58,15 @@ def read_split(source, locate: Locator, base: tuple, classes: list[str] | None) 
         raise locate.error(Code.LABELS, base + (source.kind,), f"the labels of {raw.name} are {theirs}, but those of the "
                            f"training data are {ours}: a split's labels must be the training data's kind")
     if classes is not None:
-        if raw.y is None:  # a streamed folder: its labels are the stream's
+        if raw.y is None and hasattr(raw.x, "labels"):  # a streamed folder: its labels are the stream's
             raw.x.labels = _remapped(Raw(None, raw.x.labels, name=raw.name, classes=raw.classes), classes, source, locate, base)
+        elif raw.y is None:  # a streamed CSV: its text labels looked up in the training data's classes
+            unknown = [c for c in raw.classes if c not in classes]
+            if unknown:
+                raise locate.error(Code.LABELS, base + ("csv", "label"), f"{raw.name} has labels the training data "
+                                   f"does not: {', '.join(map(repr, unknown))} (its classes: {', '.join(classes)})",
+                                   where=dotted(base + ("csv",)))
+            raw.x.classes = list(classes)
         else:
             raw.y = _remapped(raw, classes, source, locate, base)
         raw.classes = list(classes)
@@ -166,6 +173,11 @@ def npz(source: NpzSource, locate: Locator, base: tuple = SOURCE) -> Raw:
 def csv_file(source: CsvSource, locate: Locator, base: tuple = SOURCE) -> Raw:
     at = base + ("csv",)
     file = _existing(source.file, at + ("path",), locate)
+    if source.stream:  # one pass to check it and find its classes; read line by line when training
+        from specc.data.csv_stream import scan_csv
+
+        rows = scan_csv(str(file), source.label, source.file.written, locate, at)
+        return Raw(rows, None, name=source.file.written, classes=rows.classes)
     try:
         with open(file, newline="", encoding="utf-8-sig") as handle:
             reader = csv.reader(handle)

@@ -41,6 +41,7 @@ class DataView:
     modules: set[str] = field(default_factory=set)  # what train() imports besides the helpers' modules
     stream: dict | None = None  # images with stream: true: make_dataset's image size, channels, and its functions
     records: dict | None = None  # tfrecord: make_dataset's features, their names, compression, and its functions
+    csv_stream: dict | None = None  # csv with stream: true: make_dataset's buffer and its functions
     phases: bool = False  # train.phases: train() fits once per phase
     phase_runtime: str = ""  # specc.run.phases' own set_trainable, for phases
 
@@ -125,9 +126,14 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
                                 *SOURCE_LINES[own.kind](own, inputs, outputs, script_dir, helpers,
                                                         Reading.split(key) if named else Reading(f"x_{key}", f"y_{key}", key))]
     own_test = own_test or section.test_source is not None
-    _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers, named)
+    extra = ()
+    if source.kind == "csv" and source.stream:  # each split's file, as make_dataset reads it
+        own = {"validation": section.validation_source, "test": section.test_source}
+        extra = ('"csv": ' + wrapped("{", [f'"{key}": {"csv_file_" + key if own.get(key) is not None else "csv_file"}'
+                                           for key in ("train", "validation", "test")], "}", INDENT * 2, 8),)
+    _split_lines(view.load_lines, section, spec.seed, inputs[0], own_test, helpers, named, extra)
 
-    order = ["read_builtin", "read_csv", "read_images", "list_images", *TRANSFORMS]
+    order = ["read_builtin", "read_csv", "scan_csv", "read_images", "list_images", *TRANSFORMS]
     view.helpers = [h for h in order if h in helpers] + (["take"] if "take" in helpers else [])
     used = [h for h in view.helpers if h in TRANSFORMS]
     view.runtime = runtime_source("specc.data.transforms", used, imports=("import numpy as np",)) if used else ""
@@ -137,6 +143,11 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
     if source.kind == "images" and source.stream:  # make_dataset decodes batch by batch, with specc.data.stream's code
         view.stream = {"image_size": literal(tuple(source.image_size)), "channels": source.channels,
                        "runtime": runtime_source("specc.data.stream", ["stream_dataset", "stream_sample"])}
+    if source.kind == "csv" and source.stream:  # make_dataset reads line by line, with specc.data.csv_stream's code
+        from specc.data.csv_stream import BUFFER as ROWS
+
+        view.csv_stream = {"buffer": f"{ROWS:_}", "runtime": runtime_source("specc.data.csv_stream", [
+            "csv_dataset", "csv_rows"], imports=("import numpy as np",))}
     if source.kind == "tfrecord":  # make_dataset parses and transforms batch by batch, with specc.data.records' code
         from specc.data.records import BUFFER
 
@@ -209,6 +220,17 @@ def _npz_lines(source: NpzSource, inputs: list, outputs: list, script_dir, helpe
 
 def _csv_lines(source: CsvSource, inputs: list, outputs: list, script_dir, helpers: set,
                reading: Reading = Reading()) -> list[str]:
+    if source.stream:  # row numbers: make_dataset reads those rows line by line
+        helpers.add("scan_csv")
+        known = f", known={reading.classes}" if reading.classes else ""
+        target = "csv_file" if reading.into == "x, y" else f"csv_file_{reading.into}"
+        pair = f"{{{literal(inputs[0])}: rows}}, {{{literal(outputs[0])}: rows}}"
+        return [*_data_file_lines(source.file, script_dir),
+                f"{target} = scan_csv(path, {literal(source.label)}{known})",
+                *([] if reading.classes else ['classes = csv_file["classes"]']),
+                f"rows = np.arange({target}[\"count\"])",
+                f"{reading.into} = " + (pair if reading.into == "x, y" else f"({pair})")
+                + "  # row numbers: make_dataset reads those rows"]
     helpers.add("read_csv")
     arguments = ["path", literal(source.label), *([f"known={reading.classes}"] if reading.classes else []),
                  *([f"text={literal(list(source.text))}"] if source.text else [])]
@@ -284,7 +306,7 @@ def _distribution_view(spec: Spec) -> DistributionView | None:
 
 
 def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: str, own_test: bool, helpers: set,
-                 named: bool = False) -> None:
+                 named: bool = False, extra: tuple[str, ...] = ()) -> None:
     """specc.data.split.carve: the same counts (Python's round) and the same permutation of the same seed.
 
     named: the source named its classes (`classes`), which load_data returns too.
@@ -296,8 +318,8 @@ def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: s
     classes = ', "classes": classes' if named else ""
     if not has_val and not (split.test > 0 and not own_test):
         lines.extend(_body("return " + wrapped("{", ['"train": (x, y)', f'"validation": {validation or "None"}',
-                                                     f'"test": {test or "None"}', *([classes[2:]] if named else [])],
-                                               "}", INDENT, 7)))
+                                                     f'"test": {test or "None"}', *([classes[2:]] if named else []),
+                                                     *extra], "}", INDENT, 7)))
         return
     helpers.add("take")
     lines.append(f"n = len(x[{literal(first_input)}])")
@@ -308,7 +330,7 @@ def _split_lines(lines: list[str], split: Data, seed: int | None, first_input: s
              '"validation": ' + ("take(x, y, order[n_test:n_test + n_val])" if has_val else "None"),
              '"test": ' + (test or ("take(x, y, order[:n_test])" if has_test else "None"))]
     parts += ['"classes": classes'] if named else []
-    lines.extend(_body("return " + wrapped("{", parts, "}", INDENT, 7)))
+    lines.extend(_body("return " + wrapped("{", [*parts, *extra], "}", INDENT, 7)))
 
 
 def _callbacks_source(callbacks: tuple[Callback, ...], phase_index: int | None = None) -> list[Call]:
@@ -372,7 +394,10 @@ def _train_lines(spec: Spec, has_test: bool, has_val: bool, dist: DistributionVi
         lines += _callbacks_lines(spec.fit.callbacks, None, dist)
     lines += _fit_lines(spec, has_val, dist)
     evaluated = "test" if has_test else "validation" if has_val else "train"
-    lines.append(f'evaluation = make_dataset(*data[{literal(evaluated)}], batch_size, shuffle=False, seed={literal(spec.seed)})')
+    lines += _body("evaluation = " + wrapped("make_dataset(", [f"*data[{literal(evaluated)}]", "batch_size", "shuffle=False",
+                                                              f"seed={literal(spec.seed)}",
+                                                              *([_csv_file(spec, evaluated)[2:]] if _csv_file(spec, evaluated) else [])],
+                                             ")", INDENT, 13))
     if dist is not None:
         lines.append("evaluation = distribute_dataset(strategy, evaluation)")
     lines += ["scores = model.evaluate(evaluation, return_dict=True, verbose=0)",
@@ -406,11 +431,12 @@ def _model_lines(spec: Spec, dist: DistributionView | None) -> list[str]:
                   inner + "keras.mixed_precision.set_global_policy(policy)"]
     else:
         lines.append(inner + "model = build_model()")
-    streamed = (spec.data.source.kind == "images" and spec.data.source.stream) or spec.data.source.kind == "tfrecord"
+    streamed = spec.data.source.kind == "tfrecord" or getattr(spec.data.source, "stream", False)
     for node in spec.graph.layers:  # adapt: true, from the training split only, as specc train does
         if node.adapt and streamed:  # read batch by batch
             lines += _body(f"model.get_layer({literal(node.name)}).adapt(" + wrapped(
-                "make_dataset(", ['*data["train"]', "batch_size", "shuffle=False", "seed=None"], ")", INDENT, 40)
+                "make_dataset(", ['*data["train"]', "batch_size", "shuffle=False", "seed=None",
+                                  *([_csv_file(spec, "train")[2:]] if _csv_file(spec, "train") else [])], ")", INDENT, 40)
                 + ".map(lambda x, y: x))")
         elif node.adapt:
             lines.append(f"model.get_layer({literal(node.name)}).adapt("
@@ -433,16 +459,22 @@ def _model_lines(spec: Spec, dist: DistributionView | None) -> list[str]:
 def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list[str]:
     fit_section, seed = spec.fit, literal(spec.seed)
     buffer = f", shuffle_buffer={literal(spec.data.shuffle_buffer)}" if spec.data.shuffle_buffer is not None else ""
-    lines = [f'train_data = make_dataset(*data["train"], batch_size, shuffle={literal(fit_section.shuffle)}, '
-             f"seed={seed}{buffer})"]
+    lines = _body(f'train_data = make_dataset(*data["train"], batch_size, shuffle={literal(fit_section.shuffle)}, '
+                  f"seed={seed}{buffer}{_csv_file(spec, 'train')})" if not _csv_file(spec, "train") else
+                  "train_data = " + wrapped("make_dataset(", ['*data["train"]', "batch_size",
+                                                            f"shuffle={literal(fit_section.shuffle)}", f"seed={seed}",
+                                                            *([buffer[2:]] if buffer else []),
+                                                            _csv_file(spec, "train")[2:]], ")", INDENT, 13))
     if fit_section.steps_per_epoch is not None:
         lines.append("train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs")
     if dist is not None:
         lines.append("train_data = distribute_dataset(strategy, train_data)")
     fit: dict[str, Any] = {}
-    validation = f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed})'
-    if has_val and (dist is not None or fit_section.phases):  # made once, for every phase
-        lines.append(f"validation_data = {validation}")
+    validation = f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed}{_csv_file(spec, "validation")})'
+    if has_val and (dist is not None or fit_section.phases or _csv_file(spec, "validation")):  # made once
+        lines += _body("validation_data = " + wrapped("make_dataset(", [
+            '*data["validation"]', "batch_size", "shuffle=False", f"seed={seed}",
+            *([_csv_file(spec, "validation")[2:]] if _csv_file(spec, "validation") else [])], ")", INDENT, 18))
         lines += ["validation_data = distribute_dataset(strategy, validation_data)"] if dist is not None else []
         fit["validation_data"] = Raw("validation_data")
     elif has_val:
@@ -458,6 +490,12 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
         return lines + _phases_lines(spec, fit, dist)
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
     return lines + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
+
+
+def _csv_file(spec: Spec, split: str) -> str:
+    """`, csv=data["csv"]["train"]`: a streamed CSV's file for make_dataset; "" for any other source."""
+    source = spec.data.source
+    return f', csv_file=data["csv"][{literal(split)}]' if source.kind == "csv" and source.stream else ""
 
 
 def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None) -> list[str]:

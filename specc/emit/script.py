@@ -93,7 +93,7 @@ def script_view(spec: Spec, spec_path: str, script_dir: Path | None = None) -> S
         view.data = data_view(spec, script_dir)
         needs = set(view.data.helpers)
         multi_worker = view.data.distribution is not None and view.data.distribution.multi_worker
-        modules = {"argparse", "json", "os", *(["csv", "math"] if "read_csv" in needs else []),
+        modules = {"argparse", "json", "os", *(["csv", "math"] if {"read_csv", "scan_csv"} & needs else []),
                    *(["gzip", "importlib.util"] if "read_builtin" in needs else []),
                    *(["hashlib", "shutil", "tempfile", "types"] if multi_worker else []), *view.data.modules}
         view.imports = [f"import {name}" for name in sorted(modules)]

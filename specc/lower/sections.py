@@ -214,7 +214,7 @@ def _source(source, positions, key: str = "source"):
         return NpzSource(absolute(npz.path, at + ("npz", "path"), positions), npz.x, npz.y, npz.x_test, npz.y_test)
     if source.csv is not None:
         return CsvSource(absolute(source.csv.path, at + ("csv", "path"), positions), source.csv.label,
-                         text=tuple(source.csv.text or ()))
+                         text=tuple(source.csv.text or ()), stream=bool(source.csv.stream))
     if source.tfrecord is not None:
         records = source.tfrecord
         return TFRecordSource(absolute(records.files, at + ("tfrecord", "files"), positions),

@@ -193,12 +193,11 @@ def _model(keras, spec: Spec, run: _Run, strategy):
 
 def _adapt(model, spec: Spec, splits) -> None:
     """`adapt: true` layers learn their state from the training split of their input (never validation or test)."""
-    from specc.data.records import is_records
-    from specc.data.stream import is_stream
+    from specc.data import is_streamed
 
     for node in spec.graph.layers:
         if node.adapt:
-            if is_stream(splits.train) or is_records(splits.train):  # read batch by batch, as training reads it
+            if is_streamed(splits.train):  # read batch by batch, as training reads it
                 features = splits.train.dataset(spec.fit.batch_size, shuffle=False, seed=None, shuffle_buffer=None)
                 model.get_layer(node.name).adapt(features.map(lambda x, y: x))
             else:

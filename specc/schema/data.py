@@ -94,6 +94,16 @@ class CsvSource(Section):
     text: Annotated[Union[Annotated[list[StrictStr], Field(min_length=1)], None], Since(2)] = Field(
         None, description="Text columns: each feeds the model input of its name as strings (dtype: string, shape: [1]), "
                           "e.g. into TextVectorization; the numeric columns, if any, feed the model's one other input.")
+    stream: Annotated[Union[StrictBool, None], Since(2)] = Field(
+        None, description="true: read line by line while training, never the whole file in memory (for files too "
+                          "large to load); numeric features only. Unshuffled, it trains exactly as the file loaded whole.")
+
+    @model_validator(mode="after")
+    def _stream_numbers(self) -> "CsvSource":
+        if self.stream and self.text:
+            raise PydanticCustomError("specc_data_stream_text", "a streamed CSV has numeric features only: load the "
+                                      "file whole for its text columns (no stream), or write the text to TFRecords")
+        return self
 
 
 class ImagesSource(Section):

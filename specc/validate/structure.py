@@ -48,6 +48,7 @@ CUSTOM_ERROR_CODES = {
     "specc_data_test_set": Code.NOT_EXACTLY_ONE,  # an npz file's own test set and split.test exclude each other
     "specc_data_split_source": Code.BAD_VALUE,  # data.validation / data.test: a source of one set
     "specc_data_record_feature": Code.DATA_NAME,  # tfrecord x/y naming no declared feature
+    "specc_data_stream_text": Code.BAD_VALUE,  # csv stream: true with text columns
     "specc_device": Code.DEVICE,
     "specc_parameter_server": Code.STRATEGY_UNAVAILABLE,
     "specc_phase_names": Code.BAD_VALUE,
