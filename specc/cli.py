@@ -128,6 +128,15 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"where to write it (default: {DEFAULT_SCHEMA_PATH}; '-' for standard output)")
     schema.set_defaults(run=run_schema)
 
+    importing = commands.add_parser("import", help="write the spec of an existing Keras model (a .keras file or a "
+                                                   "keras.applications name), checked to build the same model")
+    importing.add_argument("source", metavar="SOURCE", help="a .keras file, or a keras.applications model such as ResNet50")
+    importing.add_argument("-o", "--output", help="the spec file to write (default: standard output)")
+    importing.add_argument("--arg", dest="arguments", action="append", default=[], metavar="KEY=VALUE",
+                           help="an argument of the keras.applications function, e.g. input_shape=[96,96,3] "
+                                "(VALUE is YAML; weights=None unless given)")
+    importing.set_defaults(run=run_import)
+
     plugins = commands.add_parser("plugins", help="introspect the project's own Keras classes ([tool.specc] plugins) "
                                                   "into .specc/plugins.json, which validation reads")
     plugins.set_defaults(run=run_plugins)
@@ -135,6 +144,40 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="MODULE",
                              help="a module of the project's own Keras classes, besides [tool.specc] plugins (repeatable)")
     return parser
+
+
+def run_import(args: argparse.Namespace) -> Exit:
+    import yaml
+
+    from specc.importer import ImportRefused, import_source
+
+    arguments = {}
+    for given in args.arguments:
+        key, sep, value = given.partition("=")
+        if not sep or not key.isidentifier():
+            raise UsageError(f"--arg takes KEY=VALUE, e.g. input_shape=[96,96,3]; received {given!r}")
+        try:
+            arguments[key] = yaml.safe_load(value)
+        except yaml.YAMLError as err:
+            raise UsageError(f"--arg {key}: {value!r} is not YAML: {err}") from None
+    if args.source.endswith(".keras") and not Path(args.source).is_file():
+        raise UsageError(f"no such file: {args.source}")
+    try:
+        _, text = import_source(args.source, arguments)
+    except ImportRefused as err:
+        print(f"specc: cannot import {args.source}: {err}", file=sys.stderr)
+        return Exit.INVALID
+    except (TypeError, ValueError) as err:  # Keras refusing the application's arguments
+        print(f"specc: cannot import {args.source}: Keras refuses it: {err}", file=sys.stderr)
+        return Exit.INVALID
+    if args.output in (None, "-"):
+        sys.stdout.write(text)
+    else:
+        from specc.atomic import write_text
+
+        write_text(Path(args.output), text)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return Exit.OK
 
 
 def run_plugins(args: argparse.Namespace) -> Exit:

@@ -804,7 +804,8 @@ class _Lowering:
         if order is None:
             return None
         nodes = tuple(_node(layer) for layer in order)
-        return Graph(tuple(inputs), nodes, tuple(ref.name for ref in outputs), sequential=_is_chain(inputs, nodes, outputs),
+        chain = _is_chain(inputs, nodes, outputs) and not getattr(self.model, "functional", None)
+        return Graph(tuple(inputs), nodes, tuple(ref.name for ref in outputs), sequential=chain,
                      blocks=tuple(self.blocks.values()), instances=tuple(self.instances), 
                      output_refs=tuple(outputs) if any(ref.index is not None for ref in outputs) else ())
 

@@ -1,0 +1,331 @@
+"""`specc import`: an existing Keras model as a spec whose build is exactly that model.
+
+    text = import_model(model)                 # YAML text; ImportRefused naming the layer it cannot express
+    text = import_source("ResNet50")           # a keras.applications name (weights=None), a .keras file
+
+What it writes: the model's inputs (shape, dtype), its layers in Keras's order with
+Keras's own names, each a catalog class with only the arguments that differ from
+their defaults (found by rebuilding the layer from its config without each one),
+`inputs:` only where a layer does not take the item before it, a layer called again
+as `Shared`, call arguments (`training: false`) as `call:`, and the compile section
+from the model's compile config. A functional model that is one chain keeps being
+functional (`functional: true`); a Sequential one is a plain chain.
+
+Every spec is checked before it is returned: it is loaded, built, and its model's
+config compared with the original's. A difference, or a layer the language cannot
+express yet (nested models, keras.ops nodes, a class outside Keras's layers), is an
+ImportRefused naming the layer and the reason: never a silently different model.
+Not yet: blocks for repeated structure, sub-models, expressions, weights.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+OBJECT_KEYS = {"module", "class_name", "config", "registered_name"}
+# Call arguments Keras records by itself on a call without them (an RNN's training=False, mask=None): left out, unless
+# the spec without them builds another model (then `training` was the caller's, and is written).
+AUTOMATIC_CALL = {"mask": None, "training": False}
+SKIPPED = ("name", "trainable", "dtype")  # written apart: the name always, the others when not the default
+
+
+class ImportRefused(Exception):
+    """The model has something the spec language cannot express (yet): the message names the layer and why."""
+
+
+def import_source(source: str, arguments: dict | None = None) -> tuple[Any, str]:
+    """(the model, its spec) for a keras.applications name (weights=None unless `arguments` say) or a .keras file."""
+    from specc.build import import_keras
+
+    keras = import_keras()
+    if source.endswith(".keras"):
+        model = keras.saving.load_model(source)
+    elif hasattr(keras.applications, source) and source[:1].isupper():
+        model = getattr(keras.applications, source)(**{"weights": None, **(arguments or {})})
+    else:
+        raise ImportRefused(f"{source}: neither a .keras file nor a keras.applications model (e.g. ResNet50)")
+    return model, import_model(model)
+
+
+def import_model(model, name: str | None = None) -> str:
+    """The spec text of a Sequential or functional Keras model of Keras layers, checked to build the same model."""
+    try:
+        return _import(model, name, automatic=AUTOMATIC_CALL)
+    except ImportRefused:
+        return _import(model, name, automatic={"mask": None})
+
+
+def _import(model, name: str | None, automatic: dict) -> str:
+    import keras
+
+    config = model.get_config()
+    functional = not isinstance(model, keras.Sequential)
+    layers = {layer.name: layer for layer in model.layers}
+    if functional:  # Keras writes one input or output as [name, node, index], several as a list of them
+        input_names = [entry[0] for entry in _entries(config["input_layers"])]
+        outputs = _entries(config["output_layers"])
+    else:
+        input_names, outputs = [], []
+    inputs, items, tensors = {}, [], {}  # tensors: (layer, node index) -> the spec name of that call's output
+    several: set[str] = set()  # layers of several outputs, whose every reference needs its index
+    # What an item without `inputs:` takes: the item before it; the first, the model's one input.
+    previous = input_names[0] if len(input_names) == 1 else None
+    for entry in config["layers"]:
+        class_name, layer_name = entry["class_name"], entry["config"]["name"]
+        if class_name == "InputLayer":
+            inputs[layer_name] = _input(entry["config"])
+            tensors[(layer_name, 0)] = layer_name
+            continue
+        layer = layers.get(layer_name)
+        if layer is None or entry.get("module") not in ("keras.layers", None) or not _is_keras_layer(keras, layer):
+            raise ImportRefused(f"layer '{layer_name}' ({class_name}): only Keras's own layers are imported yet "
+                                "(not nested models, keras.ops operations or classes of your own)")
+        nodes = entry.get("inbound_nodes") or ([{"args": [None], "kwargs": {}}] if not functional else [])
+        several.update(name for name, count in _output_counts(layer_name, layer).items() if count > 1)
+        for index, node in enumerate(nodes):
+            item_name = layer_name if index == 0 else f"{layer_name}_call{index + 1}"
+            args: dict[str, Any] = {}
+            if index == 0:
+                args = {**_arguments(keras, layer), "name": layer_name}
+            else:
+                args = {"layer": layer_name, "name": item_name}
+            if functional:
+                refs = _refs(node["args"], tensors, layer_name, several)
+                if refs != [previous]:
+                    args["inputs"] = refs[0] if len(refs) == 1 and not isinstance(node["args"][0], list) else refs
+                call = {k: _call_value(v, tensors, layer_name, several) for k, v in (node.get("kwargs") or {}).items()
+                        if automatic.get(k, ...) != v}
+                if call:
+                    args["call"] = call
+            items.append({class_name if index == 0 else "Shared": args})
+            tensors[(layer_name, index)] = item_name
+            previous = item_name
+    model_section: dict[str, Any] = {}
+    if functional:
+        model_section["inputs"] = {name: inputs[name] for name in input_names}
+        if _is_chain(items, input_names, outputs, tensors):
+            model_section["functional"] = True
+    elif inputs:
+        model_section["inputs"] = inputs
+    model_section["layers"] = items
+    if functional:
+        refs = [tensors[(o[0], o[1])] + (f"[{o[2]}]" if o[2] or o[0] in several else "") for o in outputs]
+        if refs != [previous]:
+            model_section["outputs"] = refs[0] if len(refs) == 1 else refs
+    spec = {"specc": 1, "name": _spec_name(name or model.name), "model": model_section}
+    compiled = _compile_section(model)
+    if compiled:
+        spec["compile"] = compiled
+    text = _render(spec)
+    _verify(text, model)
+    return text
+
+
+def _render(spec: dict) -> str:
+    """YAML as a person writes a spec: one line per layer and per input, the rest in YAML's block style."""
+    def flow(value: Any) -> str:
+        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9).strip()
+
+    lines = [yaml.safe_dump({key: spec[key] for key in ("specc", "name")}, sort_keys=False).rstrip(), "model:"]
+    for key, value in spec["model"].items():
+        if key == "layers":
+            lines += ["  layers:"] + [f"    - {flow(item)[1:-1]}" for item in value]
+        elif key == "inputs":
+            lines += ["  inputs:"] + [f"    {flow({name: shape})[1:-1]}" for name, shape in value.items()]
+        else:
+            lines.append(f"  {flow({key: value})[1:-1]}")
+    if "compile" in spec:
+        lines.append(yaml.safe_dump({"compile": spec["compile"]}, sort_keys=False, default_flow_style=None,
+                                    width=110).rstrip())
+    return "\n".join(lines) + "\n"
+
+
+def _entries(value: list) -> list[list]:
+    return value if value and isinstance(value[0], list) else [value]
+
+
+def _is_keras_layer(keras, layer) -> bool:
+    return type(layer).__module__.startswith("keras.") and getattr(keras.layers, type(layer).__name__, None) is type(layer) \
+        and not isinstance(layer, keras.Model)
+
+
+def _input(config: dict) -> dict:
+    shape = config.get("batch_shape") or config.get("batch_input_shape")
+    spec: dict[str, Any] = {"shape": list(shape[1:])}
+    if config.get("dtype", "float32") != "float32":
+        spec["dtype"] = config["dtype"]
+    for key in ("sparse", "ragged"):
+        if config.get(key):
+            spec[key] = True
+    return spec
+
+
+def _refs(args: list, tensors: dict, layer_name: str, several: set[str]) -> list[str]:
+    """The spec names of the tensors a call takes (`lstm[1]` for one output of several)."""
+    found = []
+    for arg in (args[0] if len(args) == 1 and isinstance(args[0], list) else args):
+        if not _is_tensor(arg):
+            raise ImportRefused(f"layer '{layer_name}': a call with arguments other than tensors is not imported yet")
+        found.append(_ref(arg, tensors, several))
+    return found
+
+
+def _is_tensor(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
+
+
+def _ref(tensor: dict, tensors: dict, several: set[str]) -> str:
+    source, node, index = tensor["config"]["keras_history"]
+    return tensors[(source, node)] + (f"[{index}]" if index or source in several else "")
+
+
+def _call_value(value: Any, tensors: dict, layer_name: str, several: set[str]) -> Any:
+    """A call argument: tensors as their names (initial_state: [encoder[1], encoder[2]]), other values as they are."""
+    if _is_tensor(value):
+        return _ref(value, tensors, several)
+    if isinstance(value, list) and value and all(_is_tensor(v) for v in value):
+        return [_ref(v, tensors, several) for v in value]
+    if isinstance(value, (dict, list)):
+        raise ImportRefused(f"layer '{layer_name}': a call argument of this kind is not imported yet: {value!r:.80}")
+    return value
+
+
+def _output_counts(layer_name: str, layer) -> dict[str, int]:
+    """{layer: how many outputs its (first) call gives}."""
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):  # called more than once: Keras has no one output
+        return {}
+    return {layer_name: len(output) if isinstance(output, (list, tuple)) else 1}
+
+
+def _is_chain(items: list, input_names: list, outputs: list, tensors: dict) -> bool:
+    """Whether specc would make a keras.Sequential of these items (one input, one path, the last layer out)."""
+    return len(input_names) == 1 and len(outputs) == 1 and all(
+        "inputs" not in args and "call" not in args and name != "Shared" for item in items for name, args in item.items())
+
+
+def _arguments(keras, layer) -> dict:
+    """The layer's constructor arguments that differ from their defaults, as a spec writes them."""
+    config = layer.get_config()
+    cls = type(layer)
+    reference = _comparable(config)
+    kept = {k: v for k, v in config.items() if k not in SKIPPED}
+    for key in list(kept):
+        trial = {k: v for k, v in config.items() if k != key}
+        try:
+            rebuilt = cls.from_config(trial).get_config()
+        except Exception:  # the argument is required, or the rest does not stand alone
+            continue
+        if _comparable(rebuilt) == reference:
+            del kept[key]
+    args = {key: _spec_value(value) for key, value in kept.items()}
+    if not config.get("trainable", True):
+        args["trainable"] = False
+    dtype = _dtype(config.get("dtype"))
+    if dtype not in (None, "float32"):
+        args["dtype"] = dtype
+    return args
+
+
+def _comparable(config: dict) -> str:
+    return json.dumps({k: v for k, v in config.items() if k != "name"}, sort_keys=True, default=repr)
+
+
+def _dtype(value: Any) -> str | None:
+    if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+        return value.get("config", {}).get("name")
+    return value
+
+
+def _spec_value(value: Any) -> Any:
+    """A config value as a spec writes it: nested Keras objects as {ClassName: {arguments}}, tuples as lists."""
+    if isinstance(value, dict) and OBJECT_KEYS <= set(value) | {"registered_name"} and "class_name" in value:
+        if value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
+            return _dtype(value)
+        inner = {k: _spec_value(v) for k, v in (value.get("config") or {}).items() if v is not None and k != "name"}
+        return {value["class_name"]: inner} if inner else value["class_name"]
+    if isinstance(value, (list, tuple)):
+        return [_spec_value(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _spec_value(v) for k, v in value.items()}
+    return value
+
+
+def _compile_section(model) -> dict | None:
+    config = model.get_compile_config() if getattr(model, "compiled", False) else None
+    if not config:
+        return None
+    section: dict[str, Any] = {"optimizer": _optimizer(model.optimizer, config["optimizer"])}
+    for key in ("loss", "metrics", "weighted_metrics", "loss_weights"):
+        if config.get(key) is not None:
+            section[key] = _spec_value(config[key])
+    for key, default in (("run_eagerly", False), ("steps_per_execution", 1), ("jit_compile", "auto"),
+                         ("auto_scale_loss", True)):
+        if config.get(key, default) != default:
+            section[key] = config[key]
+    return section
+
+
+def _optimizer(optimizer, serialized: Any) -> Any:
+    """The optimizer with only the arguments that differ from their defaults (its name: specc gives the default)."""
+    if not isinstance(serialized, dict):
+        return serialized
+    config = optimizer.get_config()
+    reference = _comparable(config)
+    kept = {k: v for k, v in config.items() if k != "name"}
+    for key in list(kept):
+        try:
+            rebuilt = type(optimizer).from_config({k: v for k, v in config.items() if k != key}).get_config()
+        except Exception:
+            continue
+        if _comparable(rebuilt) == reference:
+            del kept[key]
+    kept = {key: _short_float(_spec_value(value)) for key, value in kept.items()}
+    return {serialized["class_name"]: kept} if kept else serialized["class_name"].lower()
+
+
+def _short_float(value: Any) -> Any:
+    """0.001 for 0.0010000000474974513: the shortest decimal of the same float32, which Keras keeps."""
+    if isinstance(value, float):
+        import numpy as np
+
+        for digits in range(1, 17):
+            if np.float32(round(value, digits)) == np.float32(value):
+                return round(value, digits)
+    return value
+
+
+def _spec_name(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "_-" else "_" for c in name)
+    return cleaned or "imported"
+
+
+def _verify(text: str, model) -> None:
+    """The spec loads and builds the model: the same layers, configs and connections, or ImportRefused."""
+    import specc
+    from specc.errors import SpecError
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "imported.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            built = specc.build_model(path)
+        except SpecError as err:
+            raise ImportRefused(f"the spec written for {model.name} does not load or build: {err}") from None
+    ours, theirs = built.get_config(), model.get_config()
+    for a, b in zip(ours.get("layers", []), theirs.get("layers", [])):
+        if _comparable(a) != _comparable(b):
+            raise ImportRefused(f"layer '{b.get('config', {}).get('name')}' ({b.get('class_name')}): the spec builds "
+                                "it differently, which the language cannot express yet")
+    if _comparable(ours) != _comparable(theirs) or type(built) is not type(model):
+        raise ImportRefused(f"{model.name}: the spec builds another model ({type(built).__name__} against "
+                            f"{type(model).__name__}, or other connections)")
+    if getattr(model, "compiled", False) and json.dumps(built.get_compile_config(), sort_keys=True, default=repr) != \
+            json.dumps(model.get_compile_config(), sort_keys=True, default=repr):
+        raise ImportRefused(f"{model.name}: the spec compiles the model otherwise (its optimizer, losses or metrics)")
