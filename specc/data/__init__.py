@@ -16,6 +16,7 @@ NumPy, and `to_dataset` TensorFlow.
     stream.py       image folders read lazily (stream: true): file paths, decoded batch by batch
     records.py      TFRecord files (tfrecord:): records parsed batch by batch
     csv_stream.py   CSV files read line by line (csv: {stream: true})
+    streaming.py    is_streamed: whether a split is one of those three
     transforms.py   rescale, reshape, cast, one_hot, pad (also the source of the generated script's copies)
     split.py        validation and test sets carved, seeded
     checks.py       the data against the model: input shapes, labels and the loss, class weights
@@ -34,6 +35,7 @@ from specc.data.checks import (check_before_build, check_class_weight, check_lab
                                check_shapes)
 from specc.data.locate import Locator
 from specc.data.pipeline import to_dataset
+from specc.data.streaming import is_streamed
 from specc.errors import SpecError, did_you_mean, dotted
 
 if TYPE_CHECKING:
@@ -114,15 +116,6 @@ def _named(part: Any, names: list[str], key: str, what: str, source_name: str, l
         raise locate.error(Code.DATA_SHAPE, base, f"the model has {len(names)} {what}s ({', '.join(names)}), but {source_name} "
                            f"gives one {'features' if key == 'x' else 'labels'} array: {hint}")
     return {names[0]: part}
-
-
-def is_streamed(part: Any) -> bool:
-    """Whether a split is read while training (an image folder, TFRecord files, a CSV file), not held in memory."""
-    from specc.data.csv_stream import is_csv_rows
-    from specc.data.records import is_records
-    from specc.data.stream import is_stream
-
-    return is_stream(part) or is_records(part) or is_csv_rows(part)
 
 
 def _prepared_stream(stream, name: str, base: tuple, inputs: list[str], outputs: list[str], feature_plan: dict,

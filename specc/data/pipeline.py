@@ -11,7 +11,7 @@ def to_dataset(arrays: Arrays, batch_size: int, *, shuffle: bool, seed: int | No
     x and y are plain tensors when the model has one input / one output, dicts keyed by name otherwise.
     (Keras ignores `fit(shuffle=True)` for datasets, so the shuffling happens here.)
     """
-    from specc.data import is_streamed
+    from specc.data.streaming import is_streamed
 
     if is_streamed(arrays):  # an image folder read lazily, TFRecord files, a CSV file: batch by batch
         return arrays.dataset(batch_size, shuffle=shuffle, seed=seed, shuffle_buffer=shuffle_buffer)
