@@ -228,14 +228,13 @@ def _fit_phases(keras, model, spec: Spec, run: _Run, splits, strategy, history: 
 def _datasets(spec: Spec, splits, strategy) -> tuple:
     """(training, validation or None) as tf.data, batched, the training data shuffled with the spec's seed."""
     from specc.data import to_dataset
+    from specc.data.records import is_records
 
     fit = spec.fit
     train_data = to_dataset(splits.train, fit.batch_size, shuffle=fit.shuffle, seed=spec.seed,
                             shuffle_buffer=spec.data.shuffle_buffer)
     if fit.steps_per_epoch is not None:
         train_data = train_data.repeat()  # steps_per_epoch counts batches across epochs, not per pass
-    from specc.data.records import is_records
-
     validation = (_feed(strategy, to_dataset(splits.validation, fit.batch_size, shuffle=False, seed=spec.seed,
                                              shuffle_buffer=None), is_records(splits.validation))
                   if splits.validation is not None else None)
