@@ -16,7 +16,7 @@ from specc.errors import Diagnostic, Location, SpecError
 from specc.ir import Spec
 
 __version__ = "0.1.0"
-__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "TrainResult", "build_model", "load", "train"]
+__all__ = ["Diagnostic", "Location", "Spec", "SpecError", "TrainResult", "build_model", "import_model", "load", "train"]
 
 
 def load(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Spec:
@@ -45,6 +45,13 @@ def train(spec: "Spec | str | os.PathLike", *, overrides: Sequence[str] = (), ou
     from specc.run.train import train as run
 
     return run(spec, overrides=overrides, out=out, resume=resume)
+
+
+def import_model(model, name: str | None = None) -> str:
+    """The spec text of a Keras model, checked to build the same model; see `specc.importer.import_model`."""
+    from specc.importer import import_model as run
+
+    return run(model, name)
 
 
 def __getattr__(name: str):

@@ -128,13 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"where to write it (default: {DEFAULT_SCHEMA_PATH}; '-' for standard output)")
     schema.set_defaults(run=run_schema)
 
-    importing = commands.add_parser("import", help="write the spec of an existing Keras model (a .keras file or a "
-                                                   "keras.applications name), checked to build the same model")
-    importing.add_argument("source", metavar="SOURCE", help="a .keras file, or a keras.applications model such as ResNet50")
+    importing = commands.add_parser("import", help="write the spec of an existing Keras model (a .keras file, a "
+                                                   "keras.applications name, module:function), checked to build the same model")
+    importing.add_argument("source", metavar="SOURCE", help="a .keras file, a keras.applications model such as ResNet50, "
+                                                             "or module:function, your own code that returns a model")
     importing.add_argument("-o", "--output", help="the spec file to write (default: standard output)")
     importing.add_argument("--arg", dest="arguments", action="append", default=[], metavar="KEY=VALUE",
-                           help="an argument of the keras.applications function, e.g. input_shape=[96,96,3] "
-                                "(VALUE is YAML; weights=None unless given)")
+                           help="an argument of the keras.applications function (or of yours), e.g. "
+                                "input_shape=[96,96,3] (VALUE is YAML; applications get weights=None unless given)")
     importing.set_defaults(run=run_import)
 
     plugins = commands.add_parser("plugins", help="introspect the project's own Keras classes ([tool.specc] plugins) "

@@ -21,6 +21,7 @@ Not yet: blocks for repeated structure, sub-models, expressions, weights.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,8 @@ class ImportRefused(Exception):
 
 
 def import_source(source: str, arguments: dict | None = None) -> tuple[Any, str]:
-    """(the model, its spec) for a keras.applications name (weights=None unless `arguments` say) or a .keras file."""
+    """(the model, its spec) for a keras.applications name (weights=None unless `arguments` say), a .keras file, or
+    `module:function`, the user's own code that returns a model (run because the user named it: never from a spec)."""
     from specc.build import import_keras
 
     keras = import_keras()
@@ -47,9 +49,28 @@ def import_source(source: str, arguments: dict | None = None) -> tuple[Any, str]
         model = keras.saving.load_model(source)
     elif hasattr(keras.applications, source) and source[:1].isupper():
         model = getattr(keras.applications, source)(**{"weights": None, **(arguments or {})})
+    elif ":" in source:
+        model = _from_function(source, arguments or {})
     else:
-        raise ImportRefused(f"{source}: neither a .keras file nor a keras.applications model (e.g. ResNet50)")
+        raise ImportRefused(f"{source}: neither a .keras file, a keras.applications model (e.g. ResNet50), nor "
+                            "module:function (a function of your own that returns a model)")
+    if not isinstance(model, keras.Model):
+        raise ImportRefused(f"{source} gives {type(model).__name__}, not a Keras model")
     return model, import_model(model)
+
+
+def _from_function(source: str, arguments: dict) -> Any:
+    import importlib
+    import sys
+
+    module_name, _, function_name = source.partition(":")
+    if os.getcwd() not in sys.path:  # the user's module, beside them
+        sys.path.insert(0, os.getcwd())
+    try:
+        function = getattr(importlib.import_module(module_name), function_name)
+    except (ImportError, AttributeError) as err:
+        raise ImportRefused(f"{source}: cannot import it: {type(err).__name__}: {err}") from None
+    return function(**arguments)
 
 
 def import_model(model, name: str | None = None) -> str:

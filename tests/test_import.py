@@ -133,4 +133,22 @@ def test_the_import_command_writes_a_spec_that_validates(tmp_path):
     assert checked.returncode == 0, checked.stdout + checked.stderr
     missing = subprocess.run([sys.executable, "-m", "specc", "import", "NoSuchNet"], capture_output=True, text=True,
                              timeout=120)
-    assert missing.returncode == 1 and "neither a .keras file nor a keras.applications model" in missing.stderr
+    assert missing.returncode == 1 and "neither a .keras file, a keras.applications model" in missing.stderr
+
+
+def test_a_function_of_the_users_own_and_a_keras_file_import_too(tmp_path):
+    """`module:function` runs the user's code because the user named it on the command line; a .keras file loads."""
+    (tmp_path / "mymodels.py").write_text(
+        "import keras\n\ndef small(units=3):\n    inputs = keras.Input((5,), name='x')\n"
+        "    return keras.Model(inputs, keras.layers.Dense(units, name='out')(inputs), name='small')\n")
+    done = subprocess.run([sys.executable, "-m", "specc", "import", "mymodels:small", "--arg", "units=7"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    spec = yaml.safe_load(done.stdout)
+    assert spec["model"]["layers"] == [{"Dense": {"units": 7, "name": "out"}}]
+    model = keras.Sequential([keras.Input((3,), name="x"), layers.Dense(2, name="d")], name="saved")
+    model.save(tmp_path / "saved.keras")
+    done = subprocess.run([sys.executable, "-m", "specc", "import", str(tmp_path / "saved.keras")], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0 and yaml.safe_load(done.stdout)["model"]["layers"] == [{"Dense": {"units": 2, "name": "d"}}]
+    assert specc.import_model(model) == done.stdout
