@@ -329,14 +329,14 @@ def _spec_name(name: str) -> str:
 
 def _verify(text: str, model) -> None:
     """The spec loads and builds the model: the same layers, configs and connections, or ImportRefused."""
-    import specc
+    from specc.build import build_model
     from specc.errors import SpecError
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "imported.yaml"
         path.write_text(text, encoding="utf-8")
         try:
-            built = specc.build_model(path)
+            built = build_model(path)
         except SpecError as err:
             raise ImportRefused(f"the spec written for {model.name} does not load or build: {err}") from None
     ours, theirs = built.get_config(), model.get_config()
