@@ -110,11 +110,8 @@ def _import(model, name: str | None, automatic: dict) -> str:
         several.update(name for name, count in _output_counts(layer_name, layer).items() if count > 1)
         for index, node in enumerate(nodes):
             item_name = layer_name if index == 0 else f"{layer_name}_call{index + 1}"
-            args: dict[str, Any] = {}
-            if index == 0:
-                args = {**_arguments(keras, layer), "name": layer_name}
-            else:
-                args = {"layer": layer_name, "name": item_name}
+            args: dict[str, Any] = ({**_arguments(keras, layer), "name": layer_name} if index == 0 else
+                                    {"layer": layer_name, "name": item_name})
             if functional:
                 refs = _refs(node["args"], tensors, layer_name, several)
                 if refs != [previous]:
