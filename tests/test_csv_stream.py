@@ -129,3 +129,14 @@ def test_the_generated_script_streams_the_file_alike(folder, tmp_path):
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert history[key] == ours.history[key], key
     assert metrics == ours.metrics
+
+
+def test_a_split_is_read_as_the_training_data_is(folder):
+    """A streamed training file with a validation file held in memory (or the reverse) is refused: one way of reading
+    per run, as the generated script reads it."""
+    path = folder / "mixed.yaml"
+    path.write_text(HEAD + DATA.replace("  split: {validation: 0.2, test: 0.1}\n",
+                                        "  validation: {csv: {path: val.csv, label: kind}}\n"))
+    with pytest.raises(specc.SpecError, match="data.validation is held in memory, the training source a CSV file, "
+                                              "streamed"):
+        specc.load(path)

@@ -232,6 +232,17 @@ class Split(Section):
         return self
 
 
+def _streaming(source: Source) -> str | None:
+    """How a source is read while training, when it is not held in memory."""
+    if source.tfrecord is not None:
+        return "TFRecord files, streamed"
+    if source.images is not None and source.images.stream:
+        return "an image folder, streamed"
+    if source.csv is not None and source.csv.stream:
+        return "a CSV file, streamed"
+    return None
+
+
 class DataSection(Section):
     """The training data: a source, transforms of features and labels, and a split."""
 
@@ -264,6 +275,11 @@ class DataSection(Section):
             given = getattr(self, key)
             if given is None:
                 continue
+            if _streaming(given) != _streaming(self.source):
+                ours, theirs = _streaming(self.source) or "held in memory", _streaming(given) or "held in memory"
+                raise PydanticCustomError("specc_data_split_source", f"data.{key} is {theirs}, the training source "
+                                          f"{ours}: a split is read as the training data is (both streamed alike, or "
+                                          "both loaded)")
             if fraction > 0:
                 raise PydanticCustomError("specc_data_test_set", f"data.{key} is a source of its own, so split.{key}: "
                                           f"{fraction} would be a second {key} set: remove one of the two")
