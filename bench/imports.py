@@ -16,6 +16,8 @@ import os
 import sys
 import time
 
+import yaml
+
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 
@@ -25,8 +27,8 @@ def main(names: list[str]) -> int:
     from specc.importer import ImportRefused, import_model
 
     names = names or sorted(n for n in dir(keras.applications) if n[:1].isupper())
-    print("| model | import | spec lines | config JSON | time |")
-    print("|---|---|---:|---:|---:|")
+    print("| model | import | spec lines | blocks (instances) | config JSON | time |")
+    print("|---|---|---:|---:|---:|---:|")
     exact = 0
     for name in names:
         model = getattr(keras.applications, name)(weights=None)
@@ -34,11 +36,18 @@ def main(names: list[str]) -> int:
         start = time.perf_counter()
         try:
             text = import_model(model)
+            spec = yaml.safe_load(text)["model"]
+            blocks = spec.get("blocks", {})
+            instances = sum(1 for entry in spec["layers"] if next(iter(entry)) in blocks)
             result, lines = "exact", str(len(text.splitlines()))
+            if text.startswith("# specc import: written without blocks"):
+                result = "exact, no blocks: " + text.splitlines()[0].split(": ", 2)[-1][:80]
+            found = f"{len(blocks)} ({instances})" if blocks else "0"
             exact += 1
         except ImportRefused as err:
-            result, lines = f"refused: {str(err)[:90]}", "-"
-        print(f"| {name} | {result} | {lines} | {size / 1024:,.0f} KB | {time.perf_counter() - start:.1f} s |", flush=True)
+            result, lines, found = f"refused: {str(err)[:90]}", "-", "-"
+        print(f"| {name} | {result} | {lines} | {found} | {size / 1024:,.0f} KB | {time.perf_counter() - start:.1f} s |",
+              flush=True)
         keras.backend.clear_session()
     print(f"\n{exact} of {len(names)} exact")
     return 0

@@ -136,6 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     importing.add_argument("--arg", dest="arguments", action="append", default=[], metavar="KEY=VALUE",
                            help="an argument of the keras.applications function (or of yours), e.g. "
                                 "input_shape=[96,96,3] (VALUE is YAML; applications get weights=None unless given)")
+    importing.add_argument("--weights", action="store_true",
+                           help="also write the model's weights beside the spec (SPEC.weights.h5, named by model.weights), "
+                                "checked to give identical outputs; needs -o")
     importing.set_defaults(run=run_import)
 
     plugins = commands.add_parser("plugins", help="introspect the project's own Keras classes ([tool.specc] plugins) "
@@ -163,8 +166,13 @@ def run_import(args: argparse.Namespace) -> Exit:
             raise UsageError(f"--arg {key}: {value!r} is not YAML: {err}") from None
     if args.source.endswith(".keras") and not Path(args.source).is_file():
         raise UsageError(f"no such file: {args.source}")
+    weights = None
+    if args.weights:
+        if args.output in (None, "-"):
+            raise UsageError("--weights writes the weights beside the spec: give the spec's file with -o")
+        weights = Path(args.output).name.removesuffix(".yaml").removesuffix(".yml") + ".weights.h5"
     try:
-        _, text = import_source(args.source, arguments)
+        model, text = import_source(args.source, arguments, weights=weights)
     except ImportRefused as err:
         print(f"specc: cannot import {args.source}: {err}", file=sys.stderr)
         return Exit.INVALID
@@ -174,8 +182,13 @@ def run_import(args: argparse.Namespace) -> Exit:
     if args.output in (None, "-"):
         sys.stdout.write(text)
     else:
-        from specc.atomic import write_text
+        from specc.atomic import atomic_path, write_text
 
+        if weights:  # beside the spec, before it: a spec never names weights that are not there
+            target = Path(args.output).parent / weights
+            with atomic_path(target, suffix=".weights.h5") as partial:  # Keras insists on the suffix
+                model.save_weights(partial)
+            print(f"wrote {target}", file=sys.stderr)
         write_text(Path(args.output), text)
         print(f"wrote {args.output}", file=sys.stderr)
     return Exit.OK

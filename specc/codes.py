@@ -101,6 +101,7 @@ class Code(str, Enum):
     MODEL_REFUSED = "B108", "a model Keras refuses to assemble from its layers, or to compile with its compile arguments"
     TRAINING_REFUSED = "B109", "a model that builds, and that Keras refuses to train or evaluate: an object failing on the real tensors"
     EXPRESSION_REFUSED = "B110", "a tensor expression Keras cannot compute on its tensors: their shapes or dtypes, or a result that is not one tensor of the model"
+    WEIGHTS_FILE = "B111", "`model.weights` names a file that is missing, not a Keras weights file, or whose weights do not fit the model"
 
     # -- D: data -----------------------------------------------------------------------------
     NO_DATA = "D101", "training a spec without a `data:` section"

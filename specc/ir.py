@@ -494,6 +494,7 @@ class Spec:
     compile: Compile | None = None
     fit: Fit = field(default_factory=Fit)
     model_class: ModelClass | None = None  # model.class: the graph made into the project's keras.Model subclass
+    weights: File | None = None  # model.weights: loaded into the built model
     data: Data | None = None
     distribution: Distribution | None = None
     canonical: Mapping[str, Any] = field(default_factory=dict)

@@ -9,9 +9,6 @@ error before training. The generated script streams alike.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -23,6 +20,7 @@ import specc.cli
 from specc.data import is_streamed, load_arrays, to_dataset
 
 import keras  # noqa: E402  (tests/conftest.py sets KERAS_BACKEND=tensorflow first)
+from scripts import train_script
 
 HEAD = textwrap.dedent("""\
     specc: 1
@@ -118,14 +116,7 @@ def test_the_generated_script_streams_the_file_alike(folder, tmp_path):
     ours = specc.train(folder / "stream.yaml", out=tmp_path / "ours")
     script = folder / "stream_script.py"
     assert specc.cli.main(["codegen", str(folder / "stream.yaml"), "-o", str(script)]) == 0
-    code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('g', sys.argv[1]); "
-            "g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g); "
-            "history, metrics = g.train(out=sys.argv[2]); print(json.dumps([history, metrics]))")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-c", code, str(script), str(tmp_path / "out")], capture_output=True,
-                          text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    history, metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    history, metrics = train_script(script, tmp_path / "out")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert history[key] == ours.history[key], key
     assert metrics == ours.metrics

@@ -27,6 +27,7 @@ from specc.data import load_arrays
 from specc.run.train import TrainingInterrupted
 
 import keras  # noqa: E402  (tests/conftest.py sets KERAS_BACKEND=tensorflow first)
+from scripts import train_script
 
 HEAD = textwrap.dedent("""\
     specc: 1
@@ -340,14 +341,7 @@ def test_the_generated_script_trains_the_same_phases(tmp_path, phased_run):
     text = script.read_text()
     assert "# Phase 2 of 2, fine_tune: 3 epochs; unfreeze the top 1 layers of base; compile again" in text
     assert "--epochs" not in text  # the phases give the epochs
-    code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('g', sys.argv[1]); "
-            "g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g); "
-            "history, metrics = g.train(out=sys.argv[2]); print(json.dumps(history))")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-c", code, str(script), str(tmp_path / "out")], capture_output=True, text=True,
-                          env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    theirs = json.loads(done.stdout.strip().splitlines()[-1])
+    theirs, _ = train_script(script, tmp_path / "out")
     assert theirs["epochs"] == result.history["epochs"] and theirs["phase"] == result.history["phase"]
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(theirs[key], result.history[key], rtol=1e-5, err_msg=key)

@@ -8,10 +8,6 @@ multi-worker strategy the dataset is sharded by file. The generated script train
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -25,6 +21,7 @@ from specc.data.records import is_records
 
 import keras  # noqa: E402  (tests/conftest.py sets KERAS_BACKEND=tensorflow first)
 import tensorflow as tf  # noqa: E402
+from scripts import train_script
 
 HEAD = textwrap.dedent("""\
     specc: 1
@@ -149,14 +146,7 @@ def test_the_generated_script_streams_the_records_alike(folder, both, tmp_path):
     records, _ = both
     script = folder / "records_script.py"
     assert specc.cli.main(["codegen", str(folder / "records.yaml"), "-o", str(script)]) == 0
-    code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('g', sys.argv[1]); "
-            "g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g); "
-            "history, metrics = g.train(out=sys.argv[2]); print(json.dumps([history, metrics]))")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-c", code, str(script), str(tmp_path / "out")], capture_output=True,
-                          text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    history, metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    history, metrics = train_script(script, tmp_path / "out")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         assert history[key] == records.history[key], key
     assert metrics == records.metrics

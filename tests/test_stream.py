@@ -10,9 +10,6 @@ bench/memory.py, not here.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 
@@ -25,6 +22,7 @@ from specc.data import load_arrays
 from specc.data.stream import is_stream
 
 import keras  # noqa: E402  (tests/conftest.py sets KERAS_BACKEND=tensorflow first)
+from scripts import train_script
 
 SPEC = textwrap.dedent("""\
     specc: 1
@@ -114,14 +112,7 @@ def test_the_generated_script_streams_alike(folder, both, tmp_path):
     assert specc.cli.main(["codegen", str(folder / "stream.yaml"), "-o", str(script)]) == 0
     text = script.read_text()
     assert "def stream_dataset(" in text and "x, y, classes = list_images(folder=path)" in text
-    code = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('g', sys.argv[1]); "
-            "g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g); "
-            "history, metrics = g.train(out=sys.argv[2]); print(json.dumps([history, metrics]))")
-    env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-c", code, str(script), str(tmp_path / "out")], capture_output=True,
-                          text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    history, metrics = json.loads(done.stdout.strip().splitlines()[-1])
+    history, metrics = train_script(script, tmp_path / "out")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
         np.testing.assert_allclose(history[key], streamed.history[key], rtol=1e-6, err_msg=key)
     assert metrics == pytest.approx(streamed.metrics, rel=1e-6)

@@ -49,9 +49,23 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
     else:
         with fresh_operation_names():  # the operations of expressions named as in a new process
             model = builder.functional()
+    if spec.weights is not None:
+        _load_weights(model, spec)
     if compile and spec.compile is not None:
         compile_model(model, spec)
     return model
+
+
+def _load_weights(model, spec: Spec) -> None:
+    """`model.weights`: the file's weights in the built model, or a located error (Keras's message kept)."""
+    where, written = ("model", "weights"), spec.weights.written
+    if not os.path.isfile(spec.weights.path):
+        raise _located(spec, Code.WEIGHTS_FILE, f"no such weights file: {written}", where, "model.weights")
+    try:
+        model.load_weights(spec.weights.path)
+    except Exception as err:  # another architecture, or not an HDF5 weights file
+        raise _located(spec, Code.WEIGHTS_FILE, f"Keras cannot load {written} into this model: {keras_message(err)}",
+                       where, "model.weights") from None
 
 
 def compile_model(model, spec: Spec, section: Compile | None = None, path: tuple = ("compile",)) -> None:

@@ -14,6 +14,7 @@ model is the same.
 
 from __future__ import annotations
 
+import ast
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -155,8 +156,13 @@ def constant_args(block: BlockDef, index: int, node: LayerNode) -> dict[str, Any
 
 def passed_value(block: BlockDef, instance: BlockInstance, param: str) -> Any:
     """The value an instance passes for a parameter: its own where the block uses it whole, else the default."""
-    used = any(param in item.bound.values() for item in block.items)
+    used = any(param in parameters_in(value) for item in block.items for value in item.bound.values())
     return instance.values[param] if used else block.defaults[param]
+
+
+def parameters_in(bound: str) -> set[str]:
+    """The parameters a bound value reads: itself (`filters`), or those in its arithmetic (`filters * 4`)."""
+    return {node.id for node in ast.walk(ast.parse(bound, mode="eval")) if isinstance(node, ast.Name)}
 
 
 class Parameter(str):

@@ -41,6 +41,9 @@ def model_code(spec: Spec, script_dir: Path | None = None) -> ModelCode:
         writer.sequential(spec.name)
     else:
         writer.functional(spec.name, subclass=spec.model_class)
+    if spec.weights is not None:
+        load = "model.load_weights("
+        code.lines.append(load + file_expression(spec.weights, script_dir, "", len(INDENT) + len(load)) + ")")
     return code
 
 

@@ -21,6 +21,7 @@ from specc.schema import REQUIRED, Block
 
 RESERVED = frozenset({"inputs", "name", "repeat"})  # keys of an instance that are not block parameters
 _WHOLE_REFERENCE = re.compile(r"\$\{\s*(\w+)\s*\}")
+_WHOLE_EXPRESSION = re.compile(r"\$\{([^}]*)\}")
 
 
 class _NotGiven(Unresolved):
@@ -37,7 +38,8 @@ class BlockItem:
     path: tuple  # where the block defines it
     item: Any  # the item with parameters substituted
     remap: dict[tuple, tuple]  # argument path -> where its substituted value was written
-    bound: dict[tuple, str]  # path of a value that is one block parameter, whole -> the parameter
+    bound: dict[tuple, str]  # path of a value that is block parameters, whole -> the parameter, or the arithmetic
+    # on parameters (`filters * 4`, from "${filters * 4}"), which a code generator writes as Python
     partial: bool  # a block parameter is used inside a longer string
 
 
@@ -107,9 +109,12 @@ def _substitute(value: Any, path: tuple, resolve, origins: dict, remap: dict, re
             report(err.code, path, where, f"{key}: {err}" if key else str(err), False)
             return Deferred(value)
         whole = _WHOLE_REFERENCE.fullmatch(value)
+        expression = _WHOLE_EXPRESSION.fullmatch(value)
         if whole and whole.group(1) in origins:
             remap[path] = origins[whole.group(1)]
             bound[path] = whole.group(1)
+        elif expression and used and all(name in origins for name in used):
+            bound[path] = expression.group(1).strip()  # arithmetic on the block's parameters alone
         elif any(expr in origins for expr in used):
             partial.append(True)
         return result

@@ -49,7 +49,8 @@ def lower_spec(source, document: SpecDocument, graph: Graph, catalog: Catalog) -
         data=lower_data(document.data, positions, inputs, graph.outputs) if document.data is not None else None,
         distribution=lower_distribution(train.distribution) if train is not None and train.distribution else None,
         canonical=canonical, sha256=content_hash(canonical), files=source.files, positions=positions,
-        model_class=model_class)
+        model_class=model_class,
+        weights=absolute(document.model.weights, ("model", "weights"), positions) if document.model.weights else None)
 
 
 def _model_class(model, catalog: Catalog) -> ModelClass | None:

@@ -55,6 +55,9 @@ class ModelSection(Section):
                           "instance among the layers}. The class is then made of these, not of the graph's inputs and outputs.")
     arguments: Annotated[Union[dict[Identifier, Any], None], Since(2)] = Field(
         None, description="The class's other constructor arguments.")
+    weights: Annotated[Union[StrictStr, None], Since(2)] = Field(
+        None, min_length=1, description="A Keras weights file (.weights.h5, relative to the spec) loaded into the model "
+                                        "once it is built, before training: what `specc import --weights` writes.")
     functional: Annotated[Union[StrictBool, None], Since(2)] = Field(
         None, description="true: a functional keras.Model even when the layers are one chain (which is otherwise a "
                           "keras.Sequential), as `specc import` writes a functional model that is a chain.")

@@ -28,6 +28,8 @@ from typing import Any
 
 import yaml
 
+from specc.importer.blocks import Block, Instance, Item, Ref, find_blocks
+
 OBJECT_KEYS = {"module", "class_name", "config", "registered_name"}
 # Call arguments Keras records by itself on a call without them (an RNN's training=False, mask=None): left out, unless
 # the spec without them builds another model (then `training` was the caller's, and is written).
@@ -39,7 +41,7 @@ class ImportRefused(Exception):
     """The model has something the spec language cannot express (yet): the message names the layer and why."""
 
 
-def import_source(source: str, arguments: dict | None = None) -> tuple[Any, str]:
+def import_source(source: str, arguments: dict | None = None, weights: str | None = None) -> tuple[Any, str]:
     """(the model, its spec) for a keras.applications name (weights=None unless `arguments` say), a .keras file, or
     `module:function`, the user's own code that returns a model (run because the user named it: never from a spec)."""
     from specc.build import import_keras
@@ -56,7 +58,7 @@ def import_source(source: str, arguments: dict | None = None) -> tuple[Any, str]
                             "module:function (a function of your own that returns a model)")
     if not isinstance(model, keras.Model):
         raise ImportRefused(f"{source} gives {type(model).__name__}, not a Keras model")
-    return model, import_model(model)
+    return model, import_model(model, weights=weights)
 
 
 def _from_function(source: str, arguments: dict) -> Any:
@@ -73,15 +75,30 @@ def _from_function(source: str, arguments: dict) -> Any:
     return function(**arguments)
 
 
-def import_model(model, name: str | None = None) -> str:
-    """The spec text of a Sequential or functional Keras model of Keras layers, checked to build the same model."""
-    try:
-        return _import(model, name, automatic=AUTOMATIC_CALL)
-    except ImportRefused:
-        return _import(model, name, automatic={"mask": None})
+def import_model(model, name: str | None = None, blocks: bool = True, weights: str | None = None) -> str:
+    """The spec text of a Sequential or functional Keras model of Keras layers, checked to build the same model.
+
+    With `blocks`, repeated structure becomes blocks (specc.importer.blocks); a model whose spec with blocks does not
+    build it exactly (which the check would find) is written without them. `weights`: the weights file the spec
+    names (`model.weights`, relative to the spec; save them there with `model.save_weights`): the check then also
+    runs both models on the same input and requires identical outputs."""
+    for automatic in (AUTOMATIC_CALL, {"mask": None}):
+        without = None
+        for with_blocks in ((True, False) if blocks else (False,)):
+            try:
+                text = _import(model, name, automatic=automatic, blocks=with_blocks, weights=weights)
+            except ImportRefused as err:
+                refused = without = err
+                continue
+            if with_blocks or not blocks:
+                return text
+            reason = " ".join(str(without).split())  # one comment line
+            return f"# specc import: written without blocks, as the spec with them did not build the same model: " \
+                   f"{reason}\n{text}"
+    raise refused
 
 
-def _import(model, name: str | None, automatic: dict) -> str:
+def _import(model, name: str | None, automatic: dict, blocks: bool, weights: str | None) -> str:
     import keras
 
     config = model.get_config()
@@ -94,8 +111,6 @@ def _import(model, name: str | None, automatic: dict) -> str:
         input_names, outputs = [], []
     inputs, items, tensors = {}, [], {}  # tensors: (layer, node index) -> the spec name of that call's output
     several: set[str] = set()  # layers of several outputs, whose every reference needs its index
-    # What an item without `inputs:` takes: the item before it; the first, the model's one input.
-    previous = input_names[0] if len(input_names) == 1 else None
     for entry in config["layers"]:
         class_name, layer_name = entry["class_name"], entry["config"]["name"]
         if class_name == "InputLayer":
@@ -109,58 +124,104 @@ def _import(model, name: str | None, automatic: dict) -> str:
         nodes = entry.get("inbound_nodes") or ([{"args": [None], "kwargs": {}}] if not functional else [])
         several.update(name for name, count in _output_counts(layer_name, layer).items() if count > 1)
         for index, node in enumerate(nodes):
-            item_name = layer_name if index == 0 else f"{layer_name}_call{index + 1}"
-            args: dict[str, Any] = ({**_arguments(keras, layer), "name": layer_name} if index == 0 else
-                                    {"layer": layer_name, "name": item_name})
+            item = (Item(class_name, layer_name, _arguments(keras, layer), [], full=_full_arguments(layer))
+                    if index == 0 else Item("Shared", f"{layer_name}_call{index + 1}", {"layer": layer_name}, []))
             if functional:
-                refs = _refs(node["args"], tensors, layer_name, several)
-                if refs != [previous]:
-                    args["inputs"] = refs[0] if len(refs) == 1 and not isinstance(node["args"][0], list) else refs
-                call = {k: _call_value(v, tensors, layer_name, several) for k, v in (node.get("kwargs") or {}).items()
-                        if automatic.get(k, ...) != v}
-                if call:
-                    args["call"] = call
-            items.append({class_name if index == 0 else "Shared": args})
-            tensors[(layer_name, index)] = item_name
-            previous = item_name
+                item.refs = _refs(node["args"], tensors, layer_name, several)
+                item.listed = len(item.refs) != 1 or isinstance(node["args"][0], list)
+                item.call = {k: _call_value(v, tensors, layer_name, several) for k, v in (node.get("kwargs") or {}).items()
+                             if automatic.get(k, ...) != v}
+            items.append(item)
+            tensors[(layer_name, index)] = item.name
     model_section: dict[str, Any] = {}
+    output_refs = [tensors[(o[0], o[1])] + (f"[{o[2]}]" if o[2] or o[0] in several else "") for o in outputs]
+    found: list[Block] = []
+    entries: list[Item | Instance] = list(items)
     if functional:
         model_section["inputs"] = {name: inputs[name] for name in input_names}
-        if _is_chain(items, input_names, outputs, tensors):
+        if weights:
+            model_section["weights"] = weights
+        if _is_chain(items, input_names, output_refs):
             model_section["functional"] = True
+        if blocks:
+            entries, found, output_refs = find_blocks(items, output_refs)
     elif inputs:
         model_section["inputs"] = inputs
-    model_section["layers"] = items
-    if functional:
-        refs = [tensors[(o[0], o[1])] + (f"[{o[2]}]" if o[2] or o[0] in several else "") for o in outputs]
-        if refs != [previous]:
-            model_section["outputs"] = refs[0] if len(refs) == 1 else refs
+    if weights and not functional:
+        model_section["weights"] = weights
     spec = {"specc": 1, "name": _spec_name(name or model.name), "model": model_section}
     compiled = _compile_section(model)
     if compiled:
         spec["compile"] = compiled
-    text = _render(spec)
-    _verify(text, model)
+    first = input_names[0] if len(input_names) == 1 else None
+    text = _render(spec, found, entries, output_refs if functional else None, first)
+    _verify(text, model, weights)
     return text
 
 
-def _render(spec: dict) -> str:
-    """YAML as a person writes a spec: one line per layer and per input, the rest in YAML's block style."""
-    def flow(value: Any) -> str:
-        return yaml.safe_dump(value, default_flow_style=True, sort_keys=False, width=10**9).strip()
+def _render(spec: dict, blocks: list[Block], entries: list, outputs: list[str] | None, first: str | None) -> str:
+    """YAML as a person writes a spec: one line per layer and per input, the rest in YAML's block style.
 
+    `outputs` (a functional model's) are written unless they are the last entry's; an entry's `inputs:` unless it
+    takes the entry before it (the first, the model's one input `first`)."""
     lines = [yaml.safe_dump({key: spec[key] for key in ("specc", "name")}, sort_keys=False).rstrip(), "model:"]
     for key, value in spec["model"].items():
-        if key == "layers":
-            lines += ["  layers:"] + [f"    - {flow(item)[1:-1]}" for item in value]
-        elif key == "inputs":
-            lines += ["  inputs:"] + [f"    {flow({name: shape})[1:-1]}" for name, shape in value.items()]
+        if key == "inputs":
+            lines += ["  inputs:"] + [f"    {_flow({name: shape})}" for name, shape in value.items()]
         else:
-            lines.append(f"  {flow({key: value})[1:-1]}")
+            lines.append(f"  {_flow({key: value})}")
+    if blocks:
+        lines.append("  blocks:")
+        for block in blocks:
+            shown = ", ".join(block.instances[:4]) + (", ..." if len(block.instances) > 4 else "")
+            lines.append(f"    {block.name}:  # {len(block.instances)} instances: {shown}")
+            if block.params:
+                lines.append(f"      {_flow({'params': block.params})}")
+            lines.append("      layers:")
+            lines += [f"        - {line}" for line in _entry_lines(block.layers, "input", functional=True)]
+    lines.append("  layers:")
+    lines += [f"    - {line}" for line in _entry_lines(entries, first, functional=outputs is not None)]
+    if outputs is not None:
+        last = entries[-1].name if entries else None
+        if outputs != [last]:
+            lines.append(f"  {_flow({'outputs': outputs[0] if len(outputs) == 1 else outputs})}")
     if "compile" in spec:
         lines.append(yaml.safe_dump({"compile": spec["compile"]}, sort_keys=False, default_flow_style=None,
                                     width=110).rstrip())
     return "\n".join(lines) + "\n"
+
+
+def _entry_lines(entries: list, previous: str | None, functional: bool) -> list[str]:
+    """One flow-style line per layer or block instance, each with `inputs:` only where it does not take the one before."""
+    lines = []
+    for entry in entries:
+        if isinstance(entry, Instance):
+            key, args, refs, listed = entry.block, {**entry.values, "name": entry.name}, [entry.source], False
+        else:
+            key, args, refs, listed = entry.kind, {**entry.args, "name": entry.name}, entry.refs, entry.listed
+            if entry.kind == "Shared":
+                args = {"layer": entry.args["layer"], "name": entry.name}
+        if functional and (refs != [previous] or listed):
+            args["inputs"] = refs[0] if len(refs) == 1 and not listed else list(refs)
+        if isinstance(entry, Item) and entry.call:
+            args["call"] = entry.call
+        lines.append(_flow({key: _plain(args)}))
+        previous = entry.name
+    return lines
+
+
+def _flow(mapping: dict) -> str:
+    """A one-key mapping as YAML's flow style without its braces: `Dense: {units: 2}`."""
+    return yaml.safe_dump(_plain(mapping), default_flow_style=True, sort_keys=False, width=10**9).strip()[1:-1]
+
+
+def _plain(value: Any) -> Any:
+    """Values YAML's safe dumper writes: a Ref as the string it is."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return str(value) if isinstance(value, Ref) else value
 
 
 def _entries(value: list) -> list[list]:
@@ -197,9 +258,9 @@ def _is_tensor(value: Any) -> bool:
     return isinstance(value, dict) and value.get("class_name") == "__keras_tensor__"
 
 
-def _ref(tensor: dict, tensors: dict, several: set[str]) -> str:
+def _ref(tensor: dict, tensors: dict, several: set[str]) -> Ref:
     source, node, index = tensor["config"]["keras_history"]
-    return tensors[(source, node)] + (f"[{index}]" if index or source in several else "")
+    return Ref(tensors[(source, node)] + (f"[{index}]" if index or source in several else ""))
 
 
 def _call_value(value: Any, tensors: dict, layer_name: str, several: set[str]) -> Any:
@@ -222,10 +283,14 @@ def _output_counts(layer_name: str, layer) -> dict[str, int]:
     return {layer_name: len(output) if isinstance(output, (list, tuple)) else 1}
 
 
-def _is_chain(items: list, input_names: list, outputs: list, tensors: dict) -> bool:
+def _is_chain(items: list[Item], input_names: list, outputs: list[str]) -> bool:
     """Whether specc would make a keras.Sequential of these items (one input, one path, the last layer out)."""
-    return len(input_names) == 1 and len(outputs) == 1 and all(
-        "inputs" not in args and "call" not in args and name != "Shared" for item in items for name, args in item.items())
+    previous = input_names[0] if len(input_names) == 1 else None
+    for item in items:
+        if item.refs != [previous] or item.listed or item.call or item.kind == "Shared":
+            return False
+        previous = item.name
+    return len(input_names) == 1 and outputs == [previous]
 
 
 def _arguments(keras, layer) -> dict:
@@ -249,6 +314,13 @@ def _arguments(keras, layer) -> dict:
     if dtype not in (None, "float32"):
         args["dtype"] = dtype
     return args
+
+
+def _full_arguments(layer) -> dict:
+    """Every constructor argument's value, as a spec writes it: what a block's parameter takes in each instance."""
+    config = layer.get_config()
+    full = {key: _spec_value(value) for key, value in config.items() if key not in SKIPPED}
+    return {**full, "trainable": config.get("trainable", True), "dtype": _dtype(config.get("dtype")) or "float32"}
 
 
 def _comparable(config: dict) -> str:
@@ -324,14 +396,18 @@ def _spec_name(name: str) -> str:
     return cleaned or "imported"
 
 
-def _verify(text: str, model) -> None:
-    """The spec loads and builds the model: the same layers, configs and connections, or ImportRefused."""
+def _verify(text: str, model, weights: str | None) -> None:
+    """The spec loads and builds the model: the same layers, configs and connections (and with `weights`, the same
+    outputs on the same input), or ImportRefused."""
     from specc.build import build_model
     from specc.errors import SpecError
 
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "imported.yaml"
         path.write_text(text, encoding="utf-8")
+        if weights:
+            (path.parent / weights).parent.mkdir(parents=True, exist_ok=True)
+            model.save_weights(path.parent / weights)
         try:
             built = build_model(path)
         except SpecError as err:
@@ -347,3 +423,31 @@ def _verify(text: str, model) -> None:
     if getattr(model, "compiled", False) and json.dumps(built.get_compile_config(), sort_keys=True, default=repr) != \
             json.dumps(model.get_compile_config(), sort_keys=True, default=repr):
         raise ImportRefused(f"{model.name}: the spec compiles the model otherwise (its optimizer, losses or metrics)")
+    if weights:
+        _same_outputs(built, model)
+
+
+def _same_outputs(built, model) -> None:
+    """Both models on one random input (seeded; integers where an input takes them) give identical outputs."""
+    import numpy as np
+
+    random = np.random.default_rng(0)
+    batch = []
+    for tensor in model.inputs:
+        shape = (2, *(dim if dim is not None else 8 for dim in tensor.shape[1:]))
+        dtype = np.dtype(str(tensor.dtype))
+        batch.append(random.integers(0, 2, shape).astype(dtype) if dtype.kind in "iub" else
+                     random.normal(size=shape).astype(dtype))
+    ours, theirs = built(batch if len(batch) > 1 else batch[0]), model(batch if len(batch) > 1 else batch[0])
+    for a, b in zip(_flat(ours), _flat(theirs)):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape or not np.array_equal(a, b):
+            difference = np.max(np.abs(a - b)) if a.shape == b.shape else f"shapes {a.shape} and {b.shape}"
+            raise ImportRefused(f"{model.name}: with the weights carried over, the spec's model gives other outputs on "
+                                f"the same input (largest difference {difference})")
+
+
+def _flat(outputs) -> list:
+    if isinstance(outputs, dict):
+        return [outputs[key] for key in sorted(outputs)]
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
