@@ -27,6 +27,7 @@ import numpy as np
 
 from specc.codes import Code
 from specc.data.arrays import Arrays
+from specc.data.batches import transform_batch
 
 BUFFER = 10_000  # rows in the shuffle buffer when the spec sets no data.shuffle_buffer
 
@@ -193,18 +194,10 @@ def csv_dataset(path, columns, label_at, label_kind, classes, mask, input_name, 
     rows = csv_rows(path, columns, label_at, label_kind, classes, mask)
     if shuffle:
         rows = rows.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    x_like, y_like = sample[0][input_name], sample[1][output_name]
-
-    def numpy_transform(features, labels):
-        x, y = transform({input_name: features}, {output_name: labels})
-        return x[input_name].astype(x_like.dtype), y[output_name].astype(y_like.dtype)
 
     def transformed(features, labels):
-        dtypes = [tf.as_dtype(x_like.dtype), tf.as_dtype(y_like.dtype)]
-        x, y = tf.numpy_function(numpy_transform, [features, labels], dtypes)
-        x.set_shape((None, *x_like.shape[1:]))
-        y.set_shape((None, *y_like.shape[1:]))
-        return x, y
+        x, y = transform_batch({input_name: features}, {output_name: labels}, transform, *sample)
+        return x[input_name], y[output_name]
 
     batches = rows.batch(batch_size).map(transformed, num_parallel_calls=tf.data.AUTOTUNE,
                                          deterministic=True)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import numpy as np
 
 from specc.data.arrays import Arrays
+from specc.data.batches import transform_batch
 
 BUFFER = 10_000  # records in the shuffle buffer when the spec sets no data.shuffle_buffer
 
@@ -117,7 +118,6 @@ def record_dataset(files, features, x_features, y_features, transform, compressi
     import tensorflow as tf
 
     x_names, y_names = list(x_features), list(y_features)
-    likes = [sample[0][name] for name in x_names] + [sample[1][name] for name in y_names]
     paths = tf.data.Dataset.from_tensor_slices(list(files))
     if shuffle:
         paths = paths.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
@@ -129,19 +129,9 @@ def record_dataset(files, features, x_features, y_features, transform, compressi
     if shuffle:
         records = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
 
-    def numpy_transform(*arrays):
-        x, y = transform(dict(zip(x_names, arrays)), dict(zip(y_names, arrays[len(x_names):])))
-        out = [x[name] for name in x_names] + [y[name] for name in y_names]
-        return [array.astype(like.dtype) for array, like in zip(out, likes)]
-
     def transformed(serialized):
         x, y = parse_records(serialized, features, x_features, y_features)
-        dtypes = [tf.as_dtype(like.dtype) for like in likes]
-        arrays = tf.numpy_function(numpy_transform, [*x.values(), *y.values()], dtypes)
-        for array, like in zip(arrays, likes):
-            array.set_shape((None, *like.shape[1:]))
-        x = dict(zip(x_names, arrays))
-        y = dict(zip(y_names, arrays[len(x_names):]))
+        x, y = transform_batch(x, y, transform, *sample)
         return (x[x_names[0]] if len(x) == 1 else x), (y[y_names[0]] if len(y) == 1 else y)
 
     batches = records.batch(batch_size).map(transformed, num_parallel_calls=tf.data.AUTOTUNE,

@@ -23,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from specc.data.arrays import Arrays
-
+from specc.data.batches import transform_batch
 
 
 @dataclass
@@ -100,7 +100,6 @@ def stream_dataset(paths, labels, input_name, output_name, transform, image_size
     stream_sample's, for the dtypes."""
     import tensorflow as tf
 
-    x_like, y_like = sample[0][input_name], sample[1][output_name]
     paths, labels = tf.constant(paths), tf.constant(labels)
     indices = tf.data.Dataset.range(len(labels))
     if shuffle:  # never past the data, as for data in memory
@@ -110,16 +109,9 @@ def stream_dataset(paths, labels, input_name, output_name, transform, image_size
     def load(index):
         return load_image(tf.gather(paths, index), image_size, channels), tf.gather(labels, index)
 
-    def numpy_transform(images, classes):
-        x, y = transform({input_name: images}, {output_name: classes})
-        return x[input_name].astype(x_like.dtype), y[output_name].astype(y_like.dtype)
-
     def transformed(images, classes):
-        dtypes = [tf.as_dtype(x_like.dtype), tf.as_dtype(y_like.dtype)]
-        x, y = tf.numpy_function(numpy_transform, [images, classes], dtypes)
-        x.set_shape((None, *x_like.shape[1:]))
-        y.set_shape((None, *y_like.shape[1:]))
-        return x, y
+        x, y = transform_batch({input_name: images}, {output_name: classes}, transform, *sample)
+        return x[input_name], y[output_name]
 
     batches = indices.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = batches.batch(batch_size).map(transformed, num_parallel_calls=tf.data.AUTOTUNE,

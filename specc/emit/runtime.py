@@ -37,10 +37,20 @@ class _Module:
 def runtime_source(module: str, names: list[str], imports: tuple[str, ...] = ("import numpy as np",)) -> str:
     """The source of `names` from `module` (a dotted specc module) and of what they use, two blank lines apart.
 
-    imports: the import statements the script has, as written (`import numpy as np`).
+    imports: the import statements the script has, as written (`import numpy as np`). A name the
+    module imports from another specc module (`from specc.data.batches import transform_batch`) is
+    copied from there too, before what uses it.
     """
+    texts: list[str] = []
+    _copy(module, names, imports, texts, set())
+    return "\n\n\n".join(texts)
+
+
+def _copy(module: str, names: list[str], imports: tuple[str, ...], texts: list[str], copied: set) -> None:
+    """Appends to `texts` the definitions of `names` in `module`, and first those they need from other specc modules."""
     parsed = _parse(module)
     wanted, todo = set(), list(names)
+    elsewhere: dict[str, list[str]] = {}  # another specc module -> the names to copy from it
     while todo:
         name = todo.pop()
         if name in wanted:
@@ -52,13 +62,21 @@ def runtime_source(module: str, names: list[str], imports: tuple[str, ...] = ("i
             if used in parsed.definitions:
                 todo.append(used)
             elif used in parsed.imports:
-                if parsed.imports[used] not in imports:
+                statement = ast.parse(parsed.imports[used]).body[0]
+                if isinstance(statement, ast.ImportFrom) and (statement.module or "").startswith(PACKAGE.name + ".") \
+                        and statement.names[0].asname is None:
+                    elsewhere.setdefault(statement.module, []).append(used)
+                elif parsed.imports[used] not in imports:
                     raise ValueError(f"{module}.{name} needs `{parsed.imports[used]}`, which the script does not "
                                      f"have (it has {', '.join(imports) or 'no imports'})")
             elif used not in BUILTINS:
                 raise ValueError(f"{module}.{name} uses {used!r}, which is neither defined nor imported there")
-    texts = [_text(parsed.lines, node) for name, node in parsed.definitions.items() if name in wanted]
-    return "\n\n\n".join(texts)
+    for other, needed in elsewhere.items():
+        _copy(other, needed, imports, texts, copied)
+    for name, node in parsed.definitions.items():
+        if name in wanted and (module, name) not in copied:
+            copied.add((module, name))
+            texts.append(_text(parsed.lines, node))
 
 
 @cache
