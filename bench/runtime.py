@@ -13,14 +13,16 @@
    within 1.10x of `from_config`.
 2. Training throughput (samples/s) for specs/mlp.yaml and specs/cifar10_cnn.yaml
    on random data of the right shape:
-     (a) specc's model, fed the way `specc train` feeds it
-         (`specc.data.to_dataset`: shuffled sample indices, batched, each batch gathered in one op, prefetched),
+     (a) specc's model, fed and run the way `specc train` runs it
+         (`specc.data.to_dataset`: shuffled sample indices, batched, each batch gathered in one op, prefetched;
+         as many batches per compiled call as `specc.speed` chooses where the spec does not say),
      (b) the same model written by hand in Keras, fed the way a person writes it with tf.data
          (from_tensor_slices -> shuffle -> batch -> prefetch),
      (c) the hand-written model with `model.fit(x, y, batch_size=..., shuffle=True)` on NumPy arrays.
    One `fit` per variant: a warm-up epoch (tracing), then timed epochs; the
    variants alternate (a, b, c, a, b, c, ...) over the rounds, and each
-   variant's figure is the median over its rounds. Targets: a/b >= 0.97, a/c > 1.
+   variant's figure is the median over its rounds. Targets (issue 14): on the MLP a/b >= 1.2 and
+   a/c >= 1.5; on the CNN both >= 1.0.
 
 Results are reported, never asserted: the exit status is 0 unless something crashed.
 """
@@ -47,8 +49,9 @@ if str(REPO) not in sys.path:  # the source tree's specc, whatever is (or is not
     sys.path.insert(0, str(REPO))
 
 BUILD_TARGET = 1.10  # specc build / from_config, at most
-SAME_PIPELINE_TARGET = 0.97  # (a) / (b), at least
-NUMPY_FIT_TARGET = 1.0  # (a) / (c), more than
+# (a) / (b) and (a) / (c), at least: the MLP is where per-call overhead dominates and specc's defaults save it
+SAME_PIPELINE_TARGET = {"mlp": 1.2, "cifar10_cnn": 1.0}
+NUMPY_FIT_TARGET = {"mlp": 1.5, "cifar10_cnn": 1.0}
 
 # -- the ResNet-50-sized spec ----------------------------------------------------
 
@@ -153,6 +156,7 @@ def resnet_by_hand(keras):
 def bench_build(keras, repeats: int, folder: Path) -> dict:
     import specc
     from specc.build import build_model
+    from specc.speed import automatic_steps, steps_per_execution
 
     path = folder / "resnet50_like.yaml"
     path.write_text(resnet_spec(), encoding="utf-8")
@@ -289,6 +293,7 @@ class Trainee:
 def bench_training(keras, name: str, samples: int, rounds: int) -> dict:
     import specc
     from specc.build import build_model
+    from specc.speed import automatic_steps, steps_per_execution
 
     spec = specc.load(REPO / "specs" / f"{name}.yaml")
     batch_size = spec.fit.batch_size
@@ -298,10 +303,12 @@ def bench_training(keras, name: str, samples: int, rounds: int) -> dict:
     input_name, output_name = spec.graph.inputs[0].name, spec.graph.outputs[0]
 
     keras.backend.clear_session()
+    ours, dataset = build_model(spec), specc_dataset(x, y, batch_size, seed, input_name, output_name)
+    if automatic_steps(spec):  # as specc train runs it (specc.speed)
+        ours.steps_per_execution = steps_per_execution(dataset)
     variants = {
-        # (a) specc: its model, fed as `specc train` feeds it (to_dataset shuffles; Keras cannot shuffle a dataset)
-        "a": Trainee(keras, build_model(spec), dict(
-            x=specc_dataset(x, y, batch_size, seed, input_name, output_name), shuffle=False)),
+        # (a) specc: its model, fed and run as `specc train` does (to_dataset shuffles; Keras cannot shuffle a dataset)
+        "a": Trainee(keras, ours, dict(x=dataset, shuffle=False)),
         # (b) the hand-written model, fed by the tf.data pipeline a person writes
         "b": Trainee(keras, by_hand(keras), dict(x=same_pipeline(x, y, batch_size, seed), shuffle=False)),
         # (c) the hand-written model, fit on NumPy arrays
@@ -373,9 +380,9 @@ def main(argv: list[str] | None = None) -> int:
         cells = " ".join(f"{result['rates'][k]:>7,.0f} ({result['best'][k]:>6,.0f})" for k in "abc")
         ab, ac = a / b, a / c
         print(f"  {name:<12} {result['samples']:>7,} {result['batch_size']:>5} {cells} "
-              f"{ab:>7.3f} {verdict(ab >= SAME_PIPELINE_TARGET)} {ac:>7.3f} {verdict(ac > NUMPY_FIT_TARGET)}")
-    print(f"  targets: a/b >= {SAME_PIPELINE_TARGET:.2f} (same model, same pipeline); a/c > {NUMPY_FIT_TARGET:.2f} "
-          "(ahead of fit on NumPy arrays); ratios of the medians")
+              f"{ab:>7.3f} {verdict(ab >= SAME_PIPELINE_TARGET[name])} {ac:>7.3f} {verdict(ac >= NUMPY_FIT_TARGET[name])}")
+    print("  targets: " + "; ".join(f"{name} a/b >= {SAME_PIPELINE_TARGET[name]:.1f}, a/c >= {NUMPY_FIT_TARGET[name]:.1f}"
+                                    for name in SAME_PIPELINE_TARGET) + " (ratios of the medians)")
     print()
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0

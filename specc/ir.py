@@ -272,7 +272,7 @@ class Compile:
     metrics: Any = None
     weighted_metrics: Any = None
     run_eagerly: bool = False
-    steps_per_execution: int = 1
+    steps_per_execution: int | None = None  # None: not in the spec, chosen when training (specc.speed)
     jit_compile: bool | str = "auto"
     auto_scale_loss: bool = True
     loss_names: Mapping[str, str | None] = field(default_factory=dict)  # output -> its loss, lower-case, for checks

@@ -82,7 +82,7 @@ def compile_model(model, spec: Spec, section: Compile | None = None, path: tuple
             **made,
             loss_weights=section.loss_weights,
             run_eagerly=section.run_eagerly,
-            steps_per_execution=section.steps_per_execution,
+            steps_per_execution=section.steps_per_execution or 1,  # unset: training chooses (specc.speed)
             jit_compile=section.jit_compile,
             auto_scale_loss=section.auto_scale_loss,
         )

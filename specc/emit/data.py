@@ -23,6 +23,7 @@ from specc.errors import dotted
 from specc.emit.model import compile_call
 from specc.ir import (BuiltinSource, Call, Callback, CsvSource, Data, File, ImagesSource, KerasSource, NpzSource, Phase,
                       Spec, TFRecordSource)
+from specc.speed import automatic_steps
 
 TRANSFORMS = ("rescale", "reshape", "cast", "one_hot", "pad")
 
@@ -44,6 +45,7 @@ class DataView:
     csv_stream: dict | None = None  # csv with stream: true: make_dataset's buffer and its functions
     phases: bool = False  # train.phases: train() fits once per phase
     phase_runtime: str = ""  # specc.run.phases' own set_trainable, for phases
+    speed_runtime: str = ""  # specc.speed's own steps_per_execution, where training chooses it
 
 
 @dataclass
@@ -161,6 +163,8 @@ def data_view(spec: Spec, script_dir: Path | None = None) -> DataView:
                         "runtime": runtime_source("specc.data.records", ["record_dataset", "record_sample",
                                                                          "record_count"])}
         view.modules.add("glob")
+    if automatic_steps(spec):
+        view.speed_runtime = runtime_source("specc.speed", ["steps_per_execution"], imports=())
     if spec.fit.phases:
         view.phases = True
         view.phase_runtime = runtime_source("specc.run.phases", ["set_trainable"], imports=())
@@ -471,7 +475,8 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
         lines.append("train_data = distribute_dataset(strategy, train_data)")
     fit: dict[str, Any] = {}
     validation = f'make_dataset(*data["validation"], batch_size, shuffle=False, seed={seed}{_csv_file(spec, "validation")})'
-    if has_val and (dist is not None or fit_section.phases or _csv_file(spec, "validation")):  # made once
+    automatic = automatic_steps(spec)
+    if has_val and (dist is not None or fit_section.phases or _csv_file(spec, "validation") or automatic):  # made once
         lines += _body("validation_data = " + wrapped("make_dataset(", [
             '*data["validation"]', "batch_size", "shuffle=False", f"seed={seed}",
             *([_csv_file(spec, "validation")[2:]] if _csv_file(spec, "validation") else [])], ")", INDENT, 18))
@@ -479,6 +484,11 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
         fit["validation_data"] = Raw("validation_data")
     elif has_val:
         fit["validation_data"] = Raw(validation)
+    speed = []
+    if automatic:  # as specc train: several batches per compiled call, the same epoch (specc.speed)
+        given = [*(["validation_data"] if has_val else []),
+                 *([f"steps_per_epoch={fit_section.steps_per_epoch}"] if fit_section.steps_per_epoch else [])]
+        speed = [f"model.steps_per_execution = steps_per_execution({', '.join(['train_data', *given])})"]
     fit.update(epochs=Raw("epochs"), callbacks=Raw("callbacks"), shuffle=False)
     for key, default in (("class_weight", None), ("steps_per_epoch", None), ("validation_freq", 1), ("verbose", "auto")):
         value = getattr(fit_section, key)
@@ -487,9 +497,9 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
     if fit_section.verbose == "auto":  # as specc train: Keras's progress bar on a terminal, one line per epoch in a pipe
         fit["verbose"] = Raw('1 if sys.stdout.isatty() or "ipykernel" in sys.modules else 2')
     if fit_section.phases:
-        return lines + _phases_lines(spec, fit, dist)
+        return lines + _phases_lines(spec, fit, dist, speed)
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
-    return lines + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
+    return lines + speed + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
 
 
 def _csv_file(spec: Spec, split: str) -> str:
@@ -498,9 +508,10 @@ def _csv_file(spec: Spec, split: str) -> str:
     return f', csv_file=data["csv"][{literal(split)}]' if source.kind == "csv" and source.stream else ""
 
 
-def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None) -> list[str]:
+def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None, speed: list[str]) -> list[str]:
     """train.phases as specc.run.phases runs them: each phase's changes, its compile, its callbacks, one fit
-    that starts at the epoch after the last one run, and the history kept as one record."""
+    that starts at the epoch after the last one run, and the history kept as one record; `speed`: the line
+    choosing steps_per_execution, before each fit (a phase's compile sets it again)."""
     phases = spec.fit.phases
     lines = ['history = {"epochs": [], "phase": []}  # every phase\'s epochs, each with the phase it ran in', "epoch = 0"]
     for index, phase in enumerate(phases):
@@ -523,7 +534,7 @@ def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None
         arguments = {**fit, "initial_epoch": Raw("epoch"), "epochs": Raw(f"epoch + {phase.epochs}")}
         arguments = {key: arguments[key] for key in ("validation_data", "initial_epoch", "epochs", *fit) if key in arguments}
         items = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in arguments.items()]
-        lines += _body("fitted = " + wrapped("model.fit(", items, ")", INDENT, 9))
+        lines += speed + _body("fitted = " + wrapped("model.fit(", items, ")", INDENT, 9))
         lines.append(f"epoch = add_epochs(history, fitted, {literal(phase.name)})")
     return lines
 

@@ -234,6 +234,6 @@ def compile_call(section: Compile, indent: str) -> str:
             kwargs[key] = getattr(section, key)
     defaults = {"run_eagerly": False, "steps_per_execution": 1, "jit_compile": "auto", "auto_scale_loss": True}
     for key, default in defaults.items():
-        if getattr(section, key) != default:
+        if getattr(section, key) not in (default, None):  # steps_per_execution None: train() chooses
             kwargs[key] = getattr(section, key)
     return call_source("model.compile", kwargs, indent)

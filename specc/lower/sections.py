@@ -73,7 +73,7 @@ def lower_compile(section: CompileSection | None, outputs: tuple[str, ...]) -> C
         metrics=describe_per_output(section.metrics, "metric"),
         weighted_metrics=describe_per_output(section.weighted_metrics, "metric"),
         run_eagerly=section.run_eagerly,
-        steps_per_execution=section.steps_per_execution,
+        steps_per_execution=section.steps_per_execution if "steps_per_execution" in section.model_fields_set else None,
         jit_compile=section.jit_compile,
         auto_scale_loss=section.auto_scale_loss,
         loss_names={output: _loss_name(section.loss, output) for output in outputs},

@@ -34,6 +34,7 @@ from specc.run import folder as runs
 from specc.run.callbacks import backup_folders, make_callbacks, place_callbacks, quiet_numpy_copy_warning
 from specc.run.folder import RunFolderError
 from specc.run.phases import train_in_phases
+from specc.speed import automatic_steps, steps_per_execution
 
 __all__ = ["RunFolderError", "TrainResult", "TrainingInterrupted", "train"]
 
@@ -249,6 +250,8 @@ def _fit(model, spec: Spec, datasets: tuple, callbacks: list, initial_epoch: int
     live = getattr(sys.stdout, "isatty", bool)() or "ipykernel" in sys.modules
     verbose = (1 if live else 2) if fit.verbose == "auto" else fit.verbose
     train_data, validation = datasets
+    if automatic_steps(spec):  # several batches per compiled call: the same epoch, faster (specc.speed)
+        model.steps_per_execution = steps_per_execution(train_data, validation, fit.steps_per_epoch)
     model.fit(train_data, validation_data=validation, epochs=fit.epochs if epochs is None else epochs,
               initial_epoch=initial_epoch, callbacks=callbacks,
               shuffle=False,  # Keras cannot shuffle a dataset (and warns); to_dataset shuffled it
