@@ -13,7 +13,8 @@ from pathlib import Path
 # its train(out=...) called: it prints [history, metrics] as JSON.
 _TRAIN = ("import importlib.util, json, sys; spec = importlib.util.spec_from_file_location('g', sys.argv[1]); "
           "g = importlib.util.module_from_spec(spec); spec.loader.exec_module(g); "
-          "history, metrics = g.train(out=sys.argv[2]); print(json.dumps([history, metrics]))")
+          "history, metrics = g.train(out=sys.argv[2], **json.loads(sys.argv[3])); "
+          "print(json.dumps([history, metrics]))")
 
 
 def import_script(path: Path, name: str = "generated"):
@@ -24,11 +25,11 @@ def import_script(path: Path, name: str = "generated"):
     return module
 
 
-def train_script(script: Path, out: Path, timeout: int = 300) -> tuple[dict, dict]:
-    """(history, metrics) of the script's train(out=out), run in a new Python process."""
+def train_script(script: Path, out: Path, timeout: int = 300, **arguments) -> tuple[dict, dict]:
+    """(history, metrics) of the script's train(out=out, **arguments), run in a new Python process."""
     env = {**os.environ, "KERAS_BACKEND": "tensorflow", "PYTHONWARNINGS": "ignore"}
-    done = subprocess.run([sys.executable, "-c", _TRAIN, str(script), str(out)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    done = subprocess.run([sys.executable, "-c", _TRAIN, str(script), str(out), json.dumps(arguments)],
+                          capture_output=True, text=True, env=env, timeout=timeout)
     assert done.returncode == 0, done.stderr[-3000:]
     history, metrics = json.loads(done.stdout.strip().splitlines()[-1])
     return history, metrics

@@ -130,12 +130,12 @@ MOST_STEPS_PER_EXECUTION = 32  # measured: 32 is 10 % faster than 8, and more gi
 
 
 def steps_per_execution(train_data, validation_data=None, steps_per_epoch=None):
-    """Batches per compiled call: 32, or fewer where a training epoch (steps_per_epoch, or the dataset's
-    length) or a validation pass holds fewer; 1 where neither length is known."""
+    """Batches per compiled call: 32, or fewer where a training epoch (steps_per_epoch, or
+    the dataset's length) or a validation pass holds fewer; 1 where neither length is known."""
     counts = [steps_per_epoch or int(train_data.cardinality())]
     if validation_data is not None:
         counts.append(int(validation_data.cardinality()))
-    known = [count for count in counts if count > 0]  # -1: repeated forever, -2: unknown
+    known = [count for count in counts if count > 0]  # -1: repeated forever; -2: unknown
     return max(1, min([MOST_STEPS_PER_EXECUTION, *known])) if known else 1
 
 
