@@ -9,13 +9,15 @@ their defaults (found by rebuilding the layer from its config without each one),
 `inputs:` only where a layer does not take the item before it, a layer called again
 as `Shared`, call arguments (`training: false`) as `call:`, and the compile section
 from the model's compile config. A functional model that is one chain keeps being
-functional (`functional: true`); a Sequential one is a plain chain.
+functional (`functional: true`); a Sequential one is a plain chain. Repeated
+structure becomes blocks (`blocks.py`); `weights=` names a weights file
+(`model.weights`).
 
 Every spec is checked before it is returned: it is loaded, built, and its model's
-config compared with the original's. A difference, or a layer the language cannot
-express yet (nested models, keras.ops nodes, a class outside Keras's layers), is an
-ImportRefused naming the layer and the reason: never a silently different model.
-Not yet: blocks for repeated structure, sub-models, expressions, weights.
+config compared with the original's (with weights, also its outputs on one input).
+A difference, or a layer the language cannot express yet (nested models, keras.ops
+nodes, a class outside Keras's layers), is an ImportRefused naming the layer and
+the reason: never a silently different model.
 """
 
 from __future__ import annotations
