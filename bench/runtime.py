@@ -1,7 +1,8 @@
 """specc's runtime benchmarks: build time and training throughput, against the same model hand-written in Keras.
 
     python bench/runtime.py            # the full run (about 2 to 3 minutes on 2 CPUs; see bench/README.md)
-    python bench/runtime.py --quick    # fewer repetitions, less data: a smoke test (well under a minute)
+    python bench/runtime.py --quick    # fewer repetitions, less data (well under a minute)
+    python bench/runtime.py --smoke    # that it still runs (the MLP only): what the test suite runs
 
 1. Build time: a ResNet-50-sized spec (bottleneck blocks with `repeat`,
    about 175 layers, 64x64x3 input), written to a temporary folder.
@@ -373,11 +374,14 @@ def verdict(ok: bool) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2 build repetitions, a quarter of the data, 2 rounds (a smoke test)")
+    parser.add_argument("--quick", action="store_true", help="2 build repetitions, a quarter of the data, 2 rounds")
+    parser.add_argument("--smoke", action="store_true", help="1 build, the MLP only on a thirty-second of the data, "
+                                                             "1 round: that it still runs (tests/test_packaging.py)")
     args = parser.parse_args(argv)
-    build_repeats = 2 if args.quick else 7
-    samples = {"mlp": 8192 if args.quick else 32768, "cifar10_cnn": 2048 if args.quick else 8192}
-    rounds = 2 if args.quick else 5
+    build_repeats = 1 if args.smoke else 2 if args.quick else 7
+    scale = 32 if args.smoke else 4 if args.quick else 1
+    samples = {"mlp": 32768 // scale, "cifar10_cnn": 8192 // scale}
+    rounds = 1 if args.smoke else 2 if args.quick else 5
 
     started = time.perf_counter()
     from specc.build import import_keras
@@ -404,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
           f"turns, one epoch each, {rounds} rounds: median (best)")
     print(f"  {'spec':<12} {'samples':>7} {'batch':>5} {'(a) specc':>16} {'(b) tf.data':>16} {'(c) numpy':>16}"
           f" {'(d) script':>16} {'a/b':>13} {'a/c':>13} {'d/a':>13}")
-    for name in ("mlp", "cifar10_cnn"):
+    for name in ("mlp",) if args.smoke else ("mlp", "cifar10_cnn"):
         with tempfile.TemporaryDirectory(prefix="specc-bench-") as tmp:
             result = bench_training(keras, name, samples[name], rounds, Path(tmp))
         a, b, c, d = (result["rates"][k] for k in "abcd")

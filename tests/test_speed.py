@@ -32,7 +32,7 @@ SPEC = textwrap.dedent("""\
         - Dropout: {rate: 0.2}
         - Dense: {units: 3, activation: softmax}
     compile: {optimizer: adam, loss: sparse_categorical_crossentropy, metrics: [accuracy]}
-    train: {epochs: 1, batch_size: 8, verbose: 0}
+    train: {epochs: 3, batch_size: 8, verbose: 0}
     data:
       source: {npz: {path: data.npz}}
       split: {validation: 0.1, test: 0.1}
@@ -49,14 +49,15 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
-def test_the_rule_never_passes_an_epoch_or_a_validation_pass():
-    batches = tf.data.Dataset.range(1000).batch(8)  # 125 batches
+def test_the_rule_never_passes_an_epoch_or_a_validation_pass_and_keeps_short_fits_as_they_are():
+    batches = tf.data.Dataset.range(1600).batch(8)  # 200 batches
     assert steps_per_execution(batches) == 32
     assert steps_per_execution(batches, tf.data.Dataset.range(24).batch(8)) == 3  # a validation pass of 3
-    assert steps_per_execution(tf.data.Dataset.range(40).batch(8)) == 5  # an epoch of 5
-    assert steps_per_execution(batches.repeat(), steps_per_epoch=12) == 12  # repeated: steps_per_epoch counts
+    assert steps_per_execution(tf.data.Dataset.range(40).batch(8), epochs=30) == 5  # an epoch of 5, 150 batches
+    assert steps_per_execution(tf.data.Dataset.range(40).batch(8), epochs=3) == 1  # 15 batches: not worth tracing
+    assert steps_per_execution(batches.repeat(), steps_per_epoch=12, epochs=20) == 12  # steps_per_epoch counts
     unknown = tf.data.Dataset.range(40).filter(lambda i: i > 3).batch(8)
-    assert steps_per_execution(unknown) == 1  # no length known: one batch per call, as Keras's default
+    assert steps_per_execution(unknown, epochs=100) == 1  # no length known: one batch per call, as Keras's default
 
 
 @pytest.mark.parametrize("override, chosen", [
@@ -84,7 +85,7 @@ def test_the_same_weights_history_and_evaluation_with_and_without_it(folder, tmp
     monkeypatch.setattr(keras.Model, "fit", recording_fit)
     fast = specc.train(folder / "speedy.yaml", out=tmp_path / "fast")
     slow = specc.train(folder / "speedy.yaml", overrides=["compile.steps_per_execution=1"], out=tmp_path / "slow")
-    assert seen == [7, 1]  # 400 training samples in batches of 8 are 50 batches; the 50 of validation, 7
+    assert seen == [7, 1]  # 400 training samples in batches of 8: 50 batches, 150 in 3 epochs; validation's 50: 7
     assert fast.history == slow.history and fast.metrics == slow.metrics
     ours = keras.saving.load_model(tmp_path / "fast" / "model.keras").get_weights()
     theirs = keras.saving.load_model(tmp_path / "slow" / "model.keras").get_weights()
@@ -95,8 +96,8 @@ def test_the_generated_script_chooses_alike_and_trains_the_same(folder, tmp_path
     script = folder / "speedy_script.py"
     assert specc.cli.main(["codegen", str(folder / "speedy.yaml"), "-o", str(script)]) == 0
     text = script.read_text()
-    assert "    model.steps_per_execution = steps_per_execution(train_data, validation_data)\n" in text
-    assert "def steps_per_execution(train_data, validation_data=None, steps_per_epoch=None):" in text
+    assert "    model.steps_per_execution = steps_per_execution(train_data, validation_data, epochs=epochs)\n" in text
+    assert "def steps_per_execution(train_data, validation_data=None, steps_per_epoch=None, epochs=1):" in text
     ours = specc.train(folder / "speedy.yaml", out=tmp_path / "ours")
     history, metrics = train_script(script, tmp_path / "out")
     for key in ("loss", "accuracy", "val_loss", "val_accuracy"):

@@ -484,11 +484,13 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
         fit["validation_data"] = Raw("validation_data")
     elif has_val:
         fit["validation_data"] = Raw(validation)
-    speed = []
-    if automatic:  # as specc train: several batches per compiled call, the same epoch (specc.speed)
+    def speed(epochs: str) -> list[str]:  # as specc train: several batches per compiled call (specc.speed)
+        if not automatic:
+            return []
         given = [*(["validation_data"] if has_val else []),
                  *([f"steps_per_epoch={fit_section.steps_per_epoch}"] if fit_section.steps_per_epoch else [])]
-        speed = [f"model.steps_per_execution = steps_per_execution({', '.join(['train_data', *given])})"]
+        call = "model.steps_per_execution = steps_per_execution("
+        return _body(wrapped(call, ["train_data", *given, f"epochs={epochs}"], ")", INDENT))
     fit.update(epochs=Raw("epochs"), callbacks=Raw("callbacks"), shuffle=False)
     for key, default in (("class_weight", None), ("steps_per_epoch", None), ("validation_freq", 1), ("verbose", "auto")):
         value = getattr(fit_section, key)
@@ -499,7 +501,7 @@ def _fit_lines(spec: Spec, has_val: bool, dist: DistributionView | None) -> list
     if fit_section.phases:
         return lines + _phases_lines(spec, fit, dist, speed)
     arguments = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in fit.items()]
-    return lines + speed + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
+    return lines + speed("epochs") + _body("history = " + wrapped("model.fit(", arguments, ")", INDENT, 10))
 
 
 def _csv_file(spec: Spec, split: str) -> str:
@@ -508,10 +510,10 @@ def _csv_file(spec: Spec, split: str) -> str:
     return f', csv_file=data["csv"][{literal(split)}]' if source.kind == "csv" and source.stream else ""
 
 
-def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None, speed: list[str]) -> list[str]:
+def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None, speed) -> list[str]:
     """train.phases as specc.run.phases runs them: each phase's changes, its compile, its callbacks, one fit
-    that starts at the epoch after the last one run, and the history kept as one record; `speed`: the line
-    choosing steps_per_execution, before each fit (a phase's compile sets it again)."""
+    that starts at the epoch after the last one run, and the history kept as one record; `speed(epochs)`: the
+    lines choosing steps_per_execution for a fit of that many epochs, before each (a phase's compile resets it)."""
     phases = spec.fit.phases
     lines = ['history = {"epochs": [], "phase": []}  # every phase\'s epochs, each with the phase it ran in', "epoch = 0"]
     for index, phase in enumerate(phases):
@@ -534,7 +536,7 @@ def _phases_lines(spec: Spec, fit: dict[str, Any], dist: DistributionView | None
         arguments = {**fit, "initial_epoch": Raw("epoch"), "epochs": Raw(f"epoch + {phase.epochs}")}
         arguments = {key: arguments[key] for key in ("validation_data", "initial_epoch", "epochs", *fit) if key in arguments}
         items = ["train_data"] + [f"{key}={source(value, INDENT * 2, len(key) + 2)}" for key, value in arguments.items()]
-        lines += speed + _body("fitted = " + wrapped("model.fit(", items, ")", INDENT, 9))
+        lines += speed(str(phase.epochs)) + _body("fitted = " + wrapped("model.fit(", items, ")", INDENT, 9))
         lines.append(f"epoch = add_epochs(history, fitted, {literal(phase.name)})")
     return lines
 

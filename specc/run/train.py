@@ -250,9 +250,11 @@ def _fit(model, spec: Spec, datasets: tuple, callbacks: list, initial_epoch: int
     live = getattr(sys.stdout, "isatty", bool)() or "ipykernel" in sys.modules
     verbose = (1 if live else 2) if fit.verbose == "auto" else fit.verbose
     train_data, validation = datasets
-    if automatic_steps(spec):  # several batches per compiled call: the same epoch, faster (specc.speed)
-        model.steps_per_execution = steps_per_execution(train_data, validation, fit.steps_per_epoch)
-    model.fit(train_data, validation_data=validation, epochs=fit.epochs if epochs is None else epochs,
+    epochs = fit.epochs if epochs is None else epochs
+    if automatic_steps(spec):  # several batches per compiled call: the same epochs, faster (specc.speed)
+        model.steps_per_execution = steps_per_execution(train_data, validation, fit.steps_per_epoch,
+                                                        epochs - initial_epoch)
+    model.fit(train_data, validation_data=validation, epochs=epochs,
               initial_epoch=initial_epoch, callbacks=callbacks,
               shuffle=False,  # Keras cannot shuffle a dataset (and warns); to_dataset shuffled it
               class_weight=dict(fit.class_weight) if fit.class_weight else None, steps_per_epoch=fit.steps_per_epoch,
