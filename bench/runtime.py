@@ -2,7 +2,7 @@
 
     python bench/runtime.py            # the full run (about 2 to 3 minutes on 2 CPUs; see bench/README.md)
     python bench/runtime.py --quick    # fewer repetitions, less data (well under a minute)
-    python bench/runtime.py --smoke    # that it still runs (the MLP only): what the test suite runs
+    python bench/runtime.py --smoke    # that it still runs (the MLP only)
 
 1. Build time: a ResNet-50-sized spec (bottleneck blocks with `repeat`,
    about 175 layers, 64x64x3 input), written to a temporary folder.
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 build repetitions, a quarter of the data, 2 rounds")
     parser.add_argument("--smoke", action="store_true", help="1 build, the MLP only on a thirty-second of the data, "
-                                                             "1 round: that it still runs (tests/test_packaging.py)")
+                                                             "1 round: that it still runs")
     args = parser.parse_args(argv)
     build_repeats = 1 if args.smoke else 2 if args.quick else 7
     scale = 32 if args.smoke else 4 if args.quick else 1

@@ -100,6 +100,6 @@ def test_the_generated_script_chooses_alike_and_trains_the_same(folder, tmp_path
     assert "def steps_per_execution(train_data, validation_data=None, steps_per_epoch=None, epochs=1):" in text
     ours = specc.train(folder / "speedy.yaml", out=tmp_path / "ours")
     history, metrics = train_script(script, tmp_path / "out")
-    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        assert history[key] == ours.history[key], key
-    assert metrics == ours.metrics
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy"):  # another process: float32 sums may differ in
+        np.testing.assert_allclose(history[key], ours.history[key], rtol=1e-6, err_msg=key)  # their last bit
+    assert metrics == pytest.approx(ours.metrics, rel=1e-6)
