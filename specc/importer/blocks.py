@@ -14,8 +14,11 @@ values equal in every instance share one, and a value that is a whole multiple o
 another in every instance is written as `${filters * 4}`. A parameter takes as its
 default the value most instances have (when more than half do); the others give it.
 
-The outermost run that repeats wins (ResNet50: `conv2_block1` is a projection
-block, `conv2_block2` an identity block, rather than their conv-bn-relu triples).
+Blocks are chosen greedily, the one that saves the most lines first (its layers
+written once and a line per instance, against every copy's layers), on runs no
+block chosen before holds: ResNet50's `conv2_block1` is an instance of a
+projection block and `conv2_block2` of an identity block, rather than their
+stages (conv2 and conv5 alike) or their conv-bn-relu triples.
 A run is a candidate only when the rest of the model takes nothing from it but its
 last layer's output, it takes one tensor from outside (the block's `input`), and
 no layer of it is applied twice (`Shared`). The importer checks the spec with
@@ -88,7 +91,7 @@ def find_blocks(items: list[Item], outputs: list[str]) -> tuple[list[Item | Inst
             signatures[id(run)] = signature
     groups = _choose(list(_walk(top)), signatures)
     blocks, instances, renamed = [], {}, {}
-    for (signature, runs), block_name in zip(groups.items(), _block_names(list(groups.values()), names)):
+    for runs, block_name in zip(groups.values(), _block_names(list(groups.values()), names)):
         block, values = _block(items, runs, block_name)
         blocks.append(block)
         for run, given in zip(runs, values):
