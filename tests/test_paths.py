@@ -7,16 +7,15 @@ working folder: the script finds it from its own folder, as it finds data files.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 import specc
 from specc.cli import main
+from scripts import import_script
 
 SPEC = textwrap.dedent("""\
     specc: 1
@@ -29,13 +28,6 @@ SPEC = textwrap.dedent("""\
         - GlobalAveragePooling2D
         - Dense: {units: 2}
     """)
-
-
-def import_script(path: Path):
-    found = importlib.util.spec_from_file_location("generated_weights_script", path)
-    module = importlib.util.module_from_spec(found)
-    found.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
@@ -53,7 +45,7 @@ def test_an_application_weights_file_is_found_from_the_spec_and_from_the_generat
 
     monkeypatch.chdir(elsewhere)  # neither the spec's folder nor the script's
     built = specc.build_model(specs / "spec.yaml").get_layer("base")
-    script = import_script(generated / "train_weights.py").build_model().get_layer("base")
+    script = import_script(generated / "train_weights.py", "generated_weights_script").build_model().get_layer("base")
     for expected, ours, theirs in zip(written.get_weights(), built.get_weights(), script.get_weights(), strict=True):
         np.testing.assert_array_equal(ours, expected)
         np.testing.assert_array_equal(theirs, expected)

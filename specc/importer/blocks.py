@@ -83,18 +83,19 @@ def find_blocks(items: list[Item], outputs: list[str]) -> tuple[list[Item | Inst
     top = _Run("", 0, len(items), _runs(tokens, 0, len(items), 0))
     users = _users(items, outputs)
     names = {item.name for item in items}
+    runs = list(_walk(top))
     signatures: dict[int, tuple] = {}  # id(run) -> its signature, for the runs that may be blocks
-    for run in _walk(top):
+    for run in runs:
         # An instance's name is a reference to its output: it cannot be a layer's too (MobileNet's conv1, conv1_bn).
         signature = None if run.prefix in names else _signature(items, run, users)
         if signature is not None:
             signatures[id(run)] = signature
-    groups = _choose(list(_walk(top)), signatures)
+    groups = _choose(runs, signatures)
     blocks, instances, renamed = [], {}, {}
-    for runs, block_name in zip(groups.values(), _block_names(list(groups.values()), names)):
-        block, values = _block(items, runs, block_name)
+    for copies, block_name in zip(groups.values(), _block_names(list(groups.values()), names)):
+        block, values = _block(items, copies, block_name)
         blocks.append(block)
-        for run, given in zip(runs, values):
+        for run, given in zip(copies, values):
             instances[run.lo] = (run, Instance(block_name, run.prefix, given, ""))
             renamed[items[run.hi - 1].name] = run.prefix
     entries: list[Item | Instance] = []
@@ -108,7 +109,7 @@ def find_blocks(items: list[Item], outputs: list[str]) -> tuple[list[Item | Inst
         else:
             item = items[index]
             entries.append(Item(item.kind, item.name, item.args, [_rename(ref, renamed) for ref in item.refs],
-                                item.listed, _rename_call(item.call, renamed), item.full))
+                                item.listed, _map_refs(item.call, lambda ref: _rename(ref, renamed)), item.full))
             index += 1
     return entries, blocks, [_rename(ref, renamed) for ref in outputs]
 
@@ -203,8 +204,7 @@ def _signature(items: list[Item], run: _Run, users: dict[str, list[int]]) -> tup
         if item.kind == "Shared":
             return None  # a layer applied again: written as the model's own items
         layers.append((item.kind, local(item.name), tuple(local(ref) for ref in item.refs), item.listed,
-                       json.dumps({k: _local_value(v, local) for k, v in item.call.items()}, sort_keys=True,
-                                  default=repr)))
+                       json.dumps(_map_refs(item.call, local), sort_keys=True, default=repr)))
     return tuple(layers)
 
 
@@ -235,10 +235,13 @@ def _localizer(prefix: str, inside: set[str]):
     return local
 
 
-def _local_value(value: Any, local) -> Any:
-    if isinstance(value, list):
-        return [_local_value(v, local) for v in value]
-    return Ref(local(value)) if _is_ref(value) else value
+def _map_refs(call: dict, function) -> dict:
+    """Call arguments with each tensor in them (a Ref, alone or in a list) replaced by function(ref)."""
+    def value(v: Any) -> Any:
+        if isinstance(v, list):
+            return [value(x) for x in v]
+        return Ref(function(v)) if _is_ref(v) else v
+    return {key: value(v) for key, v in call.items()}
 
 
 def _block(items: list[Item], runs: list[_Run], name: str) -> tuple[Block, list[dict]]:
@@ -294,7 +297,7 @@ def _block(items: list[Item], runs: list[_Run], name: str) -> tuple[Block, list[
         args = {key: (written[(offset, key)] if (offset, key) in written else value)
                 for key, value in constant[offset].items()}
         layers.append(Item(item.kind, local(item.name), args, [local(ref) for ref in item.refs], item.listed,
-                           {k: _local_value(v, local) for k, v in item.call.items()}))
+                           _map_refs(item.call, local)))
     values = []
     for index in range(len(runs)):
         given = {}
@@ -354,15 +357,7 @@ def _block_names(groups: list[list[_Run]], taken: set[str]) -> list[str]:
 
 def _rename(ref: str, renamed: dict[str, str]) -> str:
     base = _base(ref)
-    return renamed.get(base, base) + ref[len(base):] if base in renamed else ref
-
-
-def _rename_call(call: dict, renamed: dict[str, str]) -> dict:
-    def value(v: Any) -> Any:
-        if isinstance(v, list):
-            return [value(x) for x in v]
-        return Ref(_rename(v, renamed)) if _is_ref(v) else v
-    return {k: value(v) for k, v in call.items()}
+    return renamed[base] + ref[len(base):] if base in renamed else ref
 
 
 def _call_refs(call: dict) -> list[str]:
