@@ -1,7 +1,7 @@
 # The project's commands. `make test` is what CI runs (.ci/run).
 #   make run     install into .venv and run the main job
 #   make test    install into .venv (with test extras) and run the whole test suite
-#   make bench   run the benchmarks (see bench/README.md)
+#   make bench   specc against hand-written Keras: one table of ratios (see bench/README.md)
 #   make generated  regenerate the checked-in generated files (catalog, JSON Schema)
 #   make golden  regenerate tests/golden/ (the scripts specc codegen writes for specs/)
 #   make cases   rewrite the spec cases' expectations and IR goldens from specc's output (see tests/cases/README.md)
@@ -23,8 +23,10 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/specc train specs/quickstart.yaml
 
+# Two workers on a 2-CPU machine (most tests wait on a subprocess or on TensorFlow's start): 7 minutes, not 15.
+# A file's tests stay together in one worker (its module fixtures are built once). One test: $(PY) -m pytest PATH::NAME
 test: $(VENV)/.installed graphviz editor-server
-	$(PY) -m pytest
+	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile
 
 # `specc build --plot` needs Graphviz's `dot` program (Debian's graphviz package).
 graphviz:
@@ -36,12 +38,10 @@ editor-server:
 	@command -v npm >/dev/null 2>&1 && npm ci --prefix tests/editor --no-audit --no-fund --silent \
 		|| echo "could not install yaml-language-server (no npm?): the editor tests will be skipped"
 
+# One table: specc against hand-written Keras (cold start, build, codegen, training), measured side by side.
+# The other scripts in bench/ measure one thing each in more depth (bench/README.md).
 bench: $(VENV)/.installed
-	$(PY) bench/run.py
-	$(PY) bench/codegen.py
-	$(PY) bench/runtime.py
-	$(PY) bench/distribute.py
-	$(PY) bench/memory.py
+	$(PY) bench/ratios.py
 
 generated: $(VENV)/.installed
 	$(PY) -m specc.catalog.generate

@@ -44,6 +44,7 @@ def same_model(a, b) -> bool:
 
 
 def test_a_sequential_model_becomes_a_chain_with_only_what_differs_from_keras_defaults(tmp_path):
+    keras.backend.clear_session()  # the unnamed Dense is `dense`, as in a new process, whatever ran here before
     model = keras.Sequential([keras.Input((8,), name="pixels"), layers.Dense(16, activation="relu", name="hidden"),
                               layers.Dropout(0.25, name="drop"),
                               layers.Dense(3, activation="softmax", kernel_regularizer=keras.regularizers.L2(0.01))],

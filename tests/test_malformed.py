@@ -735,10 +735,13 @@ def layer_items(draw, class_names):
         return {"Shared": item}
     info = class_info(cls_name)
     if draw(st.integers(0, 9)) == 0:
-        return cls_name  # a bare class name
+        return cls_name  # a bare class name (Dense: missing its units)
     arg_names = list(info.args) if info is not None else ["filters", "units", "repeat"]
     args = {}
-    for arg in draw(st.lists(st.sampled_from(arg_names), max_size=4, unique=True)):
+    chosen = draw(st.lists(st.sampled_from(arg_names), max_size=4, unique=True))
+    if info is not None and draw(st.integers(0, 9)):  # mostly with the class's required arguments, so that some get through
+        chosen = list(dict.fromkeys([*info.required, *chosen]))
+    for arg in chosen:
         arg_type = info.args[arg].type if info is not None else "int"
         args[arg] = draw(arg_value(arg_type))
     if draw(st.booleans()):
@@ -830,11 +833,15 @@ def test_generated_specs_from_a_valid_skeleton(scratch, document):
 
 
 def test_skeleton_generation_reaches_valid_specs(tmp_path):
-    """The skeleton strategy is useful only if some of its specs get through every stage."""
+    """The skeleton strategy is useful only if some of its specs get through every stage.
+
+    About 1 in 200 does (each part of a skeleton can be wrong on its own, and most are made to be): 600
+    examples, so that the verdict does not hang on the luck of one derandomized seed (150 gave 0 or 1).
+    """
     path = tmp_path / "spec.yaml"
     results = []
 
-    @settings(max_examples=150, deadline=None, derandomize=True, database=None,
+    @settings(max_examples=600, deadline=None, derandomize=True, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(document=skeleton_specs())
     def collect(document):
@@ -843,4 +850,5 @@ def test_skeleton_generation_reaches_valid_specs(tmp_path):
     collect()
     valid = sum(isinstance(r, specc.Spec) for r in results)
     lowered = sum(isinstance(r, specc.SpecError) and any("model.layers[" in m for m in messages(r)) for r in results)
-    assert valid >= 1 and lowered >= 10, (valid, lowered)
+    refusals = [messages(r)[:2] for r in results if isinstance(r, specc.SpecError)][:5]
+    assert valid >= 1 and lowered >= 10, (valid, lowered, refusals)

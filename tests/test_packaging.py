@@ -5,8 +5,6 @@ The distribution is `specc-keras` (`specc` on the package index is an unrelated 
 its base install is light (validation, codegen, the JSON Schema), Keras and TensorFlow
 are the `ml` extra, and the commands that need them say so when they are missing.
 
-Also keeps the benchmark (`bench/run.py`) from rotting: its `--quick` mode must run.
-
 These tests never rely on how the running environment installed specc (editable,
 not at all, ...): they build from the repository and check what got built.
 """
@@ -341,21 +339,3 @@ def test_plain_pip_install_into_a_fresh_venv(tmp_path):
     assert done.returncode == 1, explain(done)
     column = bad.read_text().splitlines()[5].index("activaton") + 1
     assert re.search(rf"^bad\.yaml:6:{column}: error: .*'activaton'", done.stdout, re.M), explain(done)
-
-
-# -- the benchmark still runs --------------------------------------------------
-
-
-@pytest.mark.slow
-def test_benchmark_quick_mode_runs(tmp_path):
-    done = run([sys.executable, ROOT / "bench" / "run.py", "--quick"], cwd=tmp_path, env=clean_env(), timeout=300)
-    assert done.returncode == 0, explain(done)
-    assert re.search(r"ratio validate/import keras: \d+\.\d+ .*target <= 0\.1: (PASS|MISS)", done.stdout), explain(done)
-    assert re.search(r"^\s+1,000 ", done.stdout, re.M), explain(done)
-
-
-@pytest.mark.slow
-def test_codegen_benchmark_quick_mode_runs(tmp_path):
-    done = run([sys.executable, ROOT / "bench" / "codegen.py", "--quick"], cwd=tmp_path, env=clean_env(), timeout=300)
-    assert done.returncode == 0, explain(done)
-    assert re.search(r"slowest: \d+\.\d ms\s+target < 50 ms per spec: (PASS|MISS)", done.stdout), explain(done)

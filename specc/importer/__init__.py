@@ -329,6 +329,16 @@ def _comparable(config: dict) -> str:
     return json.dumps({k: v for k, v in config.items() if k != "name"}, sort_keys=True, default=repr)
 
 
+def _compile_comparable(model) -> str:
+    """The model's compile config without the optimizer's name, which the spec leaves out (specc gives the default;
+    Keras numbers it, `sgd_3`, by how many optimizers the process made before)."""
+    config = dict(model.get_compile_config())
+    optimizer = config.get("optimizer")
+    if isinstance(optimizer, dict) and isinstance(optimizer.get("config"), dict):
+        config["optimizer"] = {**optimizer, "config": {k: v for k, v in optimizer["config"].items() if k != "name"}}
+    return json.dumps(config, sort_keys=True, default=repr)
+
+
 def _dtype(value: Any) -> str | None:
     if isinstance(value, dict) and value.get("class_name") in ("DTypePolicy", "FloatDTypePolicy"):
         return value.get("config", {}).get("name")
@@ -422,8 +432,7 @@ def _verify(text: str, model, weights: str | None) -> None:
     if _comparable(ours) != _comparable(theirs) or type(built) is not type(model):
         raise ImportRefused(f"{model.name}: the spec builds another model ({type(built).__name__} against "
                             f"{type(model).__name__}, or other connections)")
-    if getattr(model, "compiled", False) and json.dumps(built.get_compile_config(), sort_keys=True, default=repr) != \
-            json.dumps(model.get_compile_config(), sort_keys=True, default=repr):
+    if getattr(model, "compiled", False) and _compile_comparable(built) != _compile_comparable(model):
         raise ImportRefused(f"{model.name}: the spec compiles the model otherwise (its optimizer, losses or metrics)")
     if weights:
         _same_outputs(built, model)
