@@ -5,8 +5,8 @@
    `specc.build.build_model(spec)` (the spec already loaded) against
    `keras.Model.from_config(config)` of the same architecture, and, for
    reference, the same network written by hand in the functional API. Each
-   timed call runs in a fresh `keras.backend.clear_session()`, interleaved
-   (a, b, c, a, b, c, ...) after one untimed warm-up of each.
+   timed call runs in a fresh `keras.backend.clear_session()` (and after a `gc.collect()`), interleaved
+   (a b c, b c a, c a b, ...: none always follows the same one) after one untimed warm-up of each.
 2. Training throughput (samples/s) for specs/mlp.yaml, specs/cifar10_cnn.yaml and
    specs/transformer_classifier.yaml (spec language v2: an `ops` expression, a block, attention)
    on random data of the right shape:
@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import sys
 import time
@@ -162,10 +163,13 @@ def bench_build(keras, repeats: int, folder: Path) -> dict:
         "hand-written functional code": (lambda: keras, resnet_by_hand),
     }
     times: dict[str, list[float]] = {label: [] for label in contenders}
-    for round_ in range(1 + repeats):  # round 0 is the warm-up
-        for label, (prepare, make) in contenders.items():
+    order = list(contenders)
+    for round_ in range(1 + repeats):  # round 0 is the warm-up; each round starts one contender later
+        for label in order[round_ % len(order):] + order[:round_ % len(order)]:
+            prepare, make = contenders[label]
             argument = prepare()
             keras.backend.clear_session()
+            gc.collect()  # the model before, freed here rather than in the next one's clock
             start = time.perf_counter()
             built = make(argument)
             elapsed = time.perf_counter() - start

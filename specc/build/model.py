@@ -34,7 +34,7 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
 
     Raises SpecError, located in the spec, when the model cannot be built.
     """
-    from specc.pipeline import as_spec, collector_paused
+    from specc.pipeline import as_spec
 
     spec = as_spec(spec)
     keras = import_keras()
@@ -44,12 +44,11 @@ def build_model(spec: Spec | str | os.PathLike, *, compile: bool = True):
         except Exception as err:  # validation takes 0 to 2**32 - 1, as NumPy does: this is a belt
             raise _located(spec, Code.BAD_VALUE, f"Keras cannot seed with it: {keras_message(err)}", ("seed",), "seed") from None
     builder = _Builder(spec, keras)
-    with collector_paused():
-        if spec.graph.sequential:
-            model = builder.sequential()
-        else:
-            with fresh_operation_names():  # the operations of expressions named as in a new process
-                model = builder.functional()
+    if spec.graph.sequential:
+        model = builder.sequential()
+    else:
+        with fresh_operation_names():  # the operations of expressions named as in a new process
+            model = builder.functional()
     if spec.weights is not None:
         _load_weights(model, spec)
     if compile and spec.compile is not None:
