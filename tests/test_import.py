@@ -65,6 +65,16 @@ def test_a_sequential_model_becomes_a_chain_with_only_what_differs_from_keras_de
     assert built.get_compile_config() == model.get_compile_config()
 
 
+def test_a_compiled_model_imports_whatever_optimizers_the_process_made_before():
+    keras.backend.clear_session()
+    keras.optimizers.SGD(), keras.optimizers.SGD()  # Keras names the next SGD `sgd_2`; the spec leaves names out
+    model = keras.Sequential([keras.Input((4,), name="features"), layers.Dense(2, name="out")], name="tiny")
+    model.compile(optimizer=keras.optimizers.SGD(learning_rate=0.1), loss="mse")
+    assert model.optimizer.name == "sgd_2"
+    spec = yaml.safe_load(import_model(model))
+    assert spec["compile"]["optimizer"] == {"SGD": {"learning_rate": 0.1}}
+
+
 def test_a_functional_model_keeps_its_names_shared_layers_and_several_outputs(tmp_path):
     left, right = keras.Input((4,), name="left"), keras.Input((4,), name="right")
     tower = layers.Dense(6, activation="tanh", name="tower")

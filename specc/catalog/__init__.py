@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from collections.abc import Mapping
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any, Callable
@@ -156,7 +156,7 @@ class Lazy(Mapping):
     """A read-only mapping whose entries are made from the catalog's raw JSON when first looked up.
 
     A spec names a few dozen of the catalog's 350 classes and 330 keras.ops functions; making every
-    ClassInfo and OpInfo up front cost `specc validate` about 25 ms of its start-up.
+    ClassInfo and OpInfo up front cost every `specc validate` 9 to 13 ms (3 to 4 % of its start-up).
     """
 
     __slots__ = ("_raw", "_make", "_made")

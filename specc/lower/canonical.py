@@ -24,6 +24,7 @@ The form is versioned, so that hashes stay valid as the spec language grows
 
 from __future__ import annotations
 
+import hashlib
 import json
 import typing
 from functools import cache
@@ -87,8 +88,6 @@ def content_hash(form: dict[str, Any]) -> str:
         text = _canonical_json(form)
     except TypeError:  # keys JSON cannot sort; rare, so the common path makes no copy
         text = _canonical_json(_sortable(form))
-    import hashlib  # here: OpenSSL's start-up is 1 % of `specc validate`'s, which hashes nothing
-
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
