@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/specc train specs/quickstart.yaml
 
-# Two workers on a 2-CPU machine (most tests wait on a subprocess or on TensorFlow's start): 8 minutes, not 15.
+# Two workers on a 2-CPU machine (most tests wait on a subprocess or on TensorFlow's start): 7 to 11 minutes, not 15.
 # A file's tests stay together in one worker (its module fixtures are built once). One test: $(PY) -m pytest PATH::NAME
 test: $(VENV)/.installed graphviz editor-server
 	$(PY) -m pytest --numprocesses=auto --maxprocesses=4 --dist=loadfile
