@@ -40,6 +40,13 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:  # the source tree's specc, whatever is (or is not) installed
     sys.path.insert(0, str(REPO))
 
+def in_turn(labels: list[str], round_: int) -> list[str]:
+    """The contenders in round `round_`'s order: each round starts one later (a b c, b c a, c a b, ...), so that none
+    always runs after the same one."""
+    start = round_ % len(labels)
+    return labels[start:] + labels[:start]
+
+
 # -- the ResNet-50-sized spec ----------------------------------------------------
 
 STAGES = [(64, 256, 1, 3), (128, 512, 2, 4), (256, 1024, 2, 6), (512, 2048, 2, 3)]  # filters, expand, strides, blocks
@@ -163,9 +170,8 @@ def bench_build(keras, repeats: int, folder: Path) -> dict:
         "hand-written functional code": (lambda: keras, resnet_by_hand),
     }
     times: dict[str, list[float]] = {label: [] for label in contenders}
-    order = list(contenders)
-    for round_ in range(1 + repeats):  # round 0 is the warm-up; each round starts one contender later
-        for label in order[round_ % len(order):] + order[:round_ % len(order)]:
+    for round_ in range(1 + repeats):  # round 0 is the warm-up
+        for label in in_turn(list(contenders), round_):
             prepare, make = contenders[label]
             argument = prepare()
             keras.backend.clear_session()
@@ -360,10 +366,8 @@ def bench_training(keras, name: str, samples: int, rounds: int, folder: Path) ->
     for trainee in variants.values():  # warm-up: tracing, the first pass over the data
         trainee.one_epoch()
     seconds: dict[str, list[float]] = {label: [] for label in variants}
-    order = list(variants)
-    for round_ in range(rounds):  # one epoch of each in turn, so that load on the machine hits them alike;
-        # each round starts one variant later (a b c d, b c d a, ...), so that none always follows the same one
-        for label in order[round_ % len(order):] + order[:round_ % len(order)]:
+    for round_ in range(rounds):  # one epoch of each in turn, so that load on the machine hits them alike
+        for label in in_turn(list(variants), round_):
             seconds[label].append(variants[label].one_epoch())
     keras.backend.clear_session()
     return {"name": name, "batch_size": batch_size, "samples": samples, "steps_per_execution": ours.steps_per_execution,

@@ -6,25 +6,20 @@ no figure is compared with anything (bench/README.md holds the figures).
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from test_packaging import clean_env, explain, run  # a stranger's environment, a failure's output
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_bench(script: str, *args: str, cwd: Path, timeout: float = 300) -> str:
-    # PYTHONDONTWRITEBYTECODE would make each cold start compile specc afresh; the scripts drop it for
-    # their own subprocesses, and the parent need not write bytecode either way.
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
-    env.update(PYTHONNOUSERSITE="1", KERAS_BACKEND="tensorflow")
-    done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args], cwd=cwd, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
-    assert done.returncode == 0, f"exit {done.returncode}\n--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
+    done = run([sys.executable, ROOT / "bench" / script, *args], cwd=cwd, env=clean_env(), timeout=timeout)
+    assert done.returncode == 0, explain(done)
     return done.stdout
 
 
